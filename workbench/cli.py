@@ -1,0 +1,92 @@
+"""The ``workbench`` command line.
+
+``workbench [MODEL]`` opens the TUI; ``workbench <command> ...`` runs a task
+headless. Each command lives in ``workbench/commands/<name>.py`` with
+``register(subparsers)`` and a handler that imports heavy engines lazily, so
+``workbench --help`` stays fast. A :class:`WorkbenchError` is printed as one
+line on stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# Order shown in --help. A module that is missing is simply not offered.
+COMMANDS = ["inspect", "optimize", "tune", "variants", "sweep", "serve", "loadgen", "build",
+            "prices", "cost", "deploy", "samples"]
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own code too)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="workbench",
+        description="Load a model, optimize it with measured results, build engines, serve and deploy it.",
+    )
+    parser.add_argument("--version", action="version", version="workbench 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"workbench.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"workbench.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def _tui_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="workbench", description="Open the workbench TUI on MODEL (default: the bundled sample CNN).")
+    p.add_argument("model", nargs="?", help="model file or folder (.onnx, .pt, .pt2, .keras, SavedModel, .tflite)")
+    p.add_argument("--data", help="NPZ file with array x (and optional labels y) for calibration and accuracy")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow loading a pickled full PyTorch module (runs code from the file: only for files you trust)")
+    p.add_argument("--workspace", help="folder for variants (default: ~/.workbench/workspaces/<model>)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    wants_help = any(a in ("-h", "--help", "--version") for a in argv)
+    if first in COMMANDS or (wants_help and first is None):
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return EXIT_USAGE
+        return _run_handler(args)
+    args = _tui_parser().parse_args(argv)
+    return _run_handler(argparse.Namespace(handler=_open_tui, **vars(args)))
+
+
+def _run_handler(args: argparse.Namespace) -> int:
+    from engines.errors import WorkbenchError
+
+    try:
+        return int(args.handler(args) or 0)
+    except WorkbenchError as exc:
+        print(f"workbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _open_tui(args: argparse.Namespace) -> int:
+    from workbench.app import run_app
+
+    return run_app(model=args.model, data=args.data, trust_pickle=args.trust_pickle, workspace=args.workspace)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

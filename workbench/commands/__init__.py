@@ -1,0 +1,1 @@
+"""One module per CLI command: ``register(subparsers)`` sets ``handler`` on its parser."""
