@@ -28,6 +28,8 @@ FORMAT_SUPPORT: dict[str, str] = {
             "ORT/TensorRT engines, serving and SageMaker deployment.",
     "torchscript": "TorchScript: inspect; exported to ONNX (the common currency) for quantization, "
                    "benchmarks, engines and deployment; structured pruning when the architecture is known.",
+    "torch_pickle": "Pickled PyTorch module (loaded only with --trust-pickle): inspect; exported to ONNX "
+                    "when given an input spec.",
     "torch_export": "torch.export (.pt2): inspect; exported to ONNX for quantization and engines; "
                     "AOTInductor packages.",
     "keras": "Keras: inspect; optimized through the TFLite converter (dynamic range, float16, full integer).",

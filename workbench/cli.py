@@ -29,7 +29,11 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="workbench",
-        description="Load a model, optimize it with measured results, build engines, serve and deploy it.",
+        usage="workbench [MODEL] [--data FILE.npz] [--trust-pickle] [--workspace DIR]\n"
+              "       workbench COMMAND [options]",
+        description="Load a model, optimize it with measured results, build engines, serve and deploy it. "
+                    "Without a COMMAND, opens the terminal UI on MODEL (default: the bundled sample CNN).",
+        epilog="Run 'workbench COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version="workbench 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -83,6 +87,14 @@ def _run_handler(args: argparse.Namespace) -> int:
 
 
 def _open_tui(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engines.errors import WorkbenchError
+
+    if args.model and not Path(args.model).exists():
+        raise WorkbenchError(f"no such file or folder: {args.model}")
+    if args.data and not Path(args.data).is_file():
+        raise WorkbenchError(f"no such data file: {args.data}")
     from workbench.app import run_app
 
     return run_app(model=args.model, data=args.data, trust_pickle=args.trust_pickle, workspace=args.workspace)

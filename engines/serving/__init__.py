@@ -1,0 +1,1 @@
+"""Local inference serving: codecs, dynamic batching, the ASGI app and its HTTP server."""

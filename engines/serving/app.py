@@ -1,0 +1,179 @@
+"""The inference server's ASGI app, following SageMaker's container contract.
+
+``GET /ping`` answers 200 while the model is loaded and the batcher runs (503
+once shutting down); ``POST /invocations`` takes a JSON or NPY body and
+answers predictions (JSON by default, NPY on ``Accept: application/x-npy``).
+``GET /stats`` shows the batcher's counters (batch sizes actually run) and
+``GET /metadata`` the model's inputs and outputs.
+
+Limits, each answered with a status and a one-line JSON ``{"error": ...}``:
+body over ``payload_limit`` bytes -> 413 (checked from Content-Length before
+reading, and again while streaming); no body -> 400; a body that takes longer
+than ``body_timeout_s`` to arrive -> 408; unknown content type -> 415; bad data
+-> 400/422; queue full -> 429; shutting down -> 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+from engines.serving.batcher import DynamicBatcher, QueueFull, ShuttingDown
+from engines.serving.codecs import ACCEPTED_TYPES, JSON, NPY, RequestError, decode, encode, media_type
+
+DEFAULT_PAYLOAD_LIMIT = 4 * 1024 * 1024
+
+
+class ServingState:
+    """What the routes share: the runner's specs, the batcher and the limits."""
+
+    def __init__(self, runner: Any, *, max_batch: int, max_delay_ms: float, max_queue: int,
+                 payload_limit: int, body_timeout_s: float, model_name: str) -> None:
+        self.runner = runner
+        self.inputs = list(runner.inputs)
+        self.output_names = [o.name for o in runner.outputs]
+        first = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else None
+        if isinstance(first, int) and first > 0:   # the model's batch axis is fixed: no merging possible
+            max_batch = min(max_batch, first)
+        self.batcher = DynamicBatcher(runner.run, max_batch=max_batch, max_delay_ms=max_delay_ms,
+                                      max_queue=max_queue, name=f"batcher-{model_name}")
+        self.payload_limit = payload_limit
+        self.body_timeout_s = body_timeout_s
+        self.model_name = model_name
+        self.started = time.time()
+
+
+def _error(status: int, message: str) -> Any:
+    from starlette.responses import JSONResponse
+
+    headers = {"Retry-After": "1"} if status in (429, 503) else None
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def _read_body(request: Any, limit: int, timeout_s: float) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            declared = int(length)
+        except ValueError:
+            raise RequestError(400, "invalid Content-Length header") from None
+        if declared > limit:
+            raise RequestError(413, f"payload of {declared} bytes is over the {limit} byte limit")
+    chunks: list[bytes] = []
+    size = 0
+
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, f"payload is over the {limit} byte limit")
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(read(), timeout_s)
+    except asyncio.TimeoutError:
+        raise RequestError(408, f"the request body did not arrive within {timeout_s:g} s") from None
+    return b"".join(chunks)
+
+
+def create_app(runner: Any, *, max_batch: int = 32, max_delay_ms: float = 5.0, max_queue: int = 256,
+               batching: bool = True, payload_limit: int = DEFAULT_PAYLOAD_LIMIT, body_timeout_s: float = 30.0,
+               model_name: str = "model") -> Any:
+    """A Starlette app serving ``runner`` (anything with ``inputs``, ``outputs`` and ``run(feeds)``)."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    state = ServingState(runner, max_batch=max_batch if batching else 1, max_delay_ms=max_delay_ms if batching
+                         else 0.0, max_queue=max_queue, payload_limit=payload_limit,
+                         body_timeout_s=body_timeout_s, model_name=model_name)
+
+    async def ping(request: Any) -> Any:
+        if not state.batcher.alive:
+            return _error(503, "shutting down")
+        return JSONResponse({"status": "ok", "model": state.model_name})
+
+    async def invocations(request: Any) -> Any:
+        try:
+            ctype = media_type(request.headers.get("content-type"))
+            if ctype and ctype not in ACCEPTED_TYPES:   # say so before reading a body we cannot use
+                raise RequestError(415, f"content type {ctype} is not supported: use {JSON} or {NPY}")
+            body = await _read_body(request, state.payload_limit, state.body_timeout_s)
+            feeds = decode(body, request.headers.get("content-type"), state.inputs)
+            del body
+            future = state.batcher.submit(feeds)
+            outputs = await asyncio.wrap_future(future)
+            payload, ctype = encode(outputs, state.output_names, request.headers.get("accept"))
+        except RequestError as exc:
+            return _error(exc.status, exc.message)
+        except QueueFull as exc:
+            return _error(429, str(exc))
+        except ShuttingDown as exc:
+            return _error(503, str(exc))
+        except Exception as exc:  # the model failed on valid-looking input: say so, stay up
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            return _error(500, f"inference failed: {first}")
+        return Response(payload, media_type=ctype)
+
+    async def stats(request: Any) -> Any:
+        return JSONResponse({"model": state.model_name, "uptime_s": round(time.time() - state.started, 1),
+                             **state.batcher.stats()})
+
+    async def metadata(request: Any) -> Any:
+        def spec(s: Any) -> dict:
+            return {"name": s.name, "shape": list(s.shape), "dtype": s.dtype}
+        return JSONResponse({"model": state.model_name, "inputs": [spec(s) for s in state.inputs],
+                             "outputs": [spec(s) for s in runner.outputs]})
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(state.batcher.close)
+
+    app = Starlette(routes=[Route("/ping", ping, methods=["GET"]),
+                           Route("/invocations", invocations, methods=["POST"]),
+                           Route("/stats", stats, methods=["GET"]),
+                           Route("/metadata", metadata, methods=["GET"])],
+                    lifespan=lifespan)
+    app.state.serving = state
+    return app
+
+
+def start_server(runner: Any, host: str = "127.0.0.1", port: int = 0, **app_kw: Any) -> Any:
+    """Build the app for ``runner`` and serve it in a thread; returns a RunningServer.
+
+    Stopping first closes the batcher to new work (503) while uvicorn lets the
+    requests in flight finish.
+    """
+    from engines.serving.http import serve_in_thread
+
+    app = create_app(runner, **app_kw)
+    state: ServingState = app.state.serving
+    server = serve_in_thread(app, host=host, port=port, before_stop=state.batcher.begin_close)
+    server.app = app  # type: ignore[attr-defined]
+    return server
+
+
+def open_and_serve(model: str, fmt: str = "onnx", host: str = "127.0.0.1", port: int = 0, *,
+                   threads: int | None = None, task: Any = None, **app_kw: Any) -> Any:
+    """Open a runner for ``model`` and serve it (for UI workers: takes ``task``)."""
+    from engines.runtime import open_runner
+
+    if task is not None:
+        task.report(0.1, "opening the model")
+    runner = open_runner(model, fmt, threads=threads)
+    if task is not None:
+        task.check()
+        task.report(0.6, "starting the HTTP server")
+    return start_server(runner, host=host, port=port, **app_kw)
+
+
+def stop_server(server: Any, task: Any = None) -> str:
+    """Stop gracefully (requests in flight finish); returns the URL it served."""
+    if task is not None:
+        task.report(0.2, "finishing requests in flight")
+    server.stop()
+    return server.url

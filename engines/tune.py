@@ -1,0 +1,168 @@
+"""Auto-tune: search recipes within an accuracy budget and a time budget.
+
+Candidates are tried in order of how likely they are to pay off on a CPU
+(static INT8 with U8 activations / S8 weights per channel first, the recipe
+that is fast on VNNI/AMX machines), then other formats, calibrations and
+types, dynamic INT8, FP16, INT4 for MatMul models, and structured pruning
+(with recovery) alone and combined with INT8. Every candidate is measured;
+the result is the Pareto front and one recommended variant: the fastest whose
+quality drop is within ``max_drop`` points. The baseline always qualifies, so
+the tuner never ends with nothing. Recipes already in the workspace return at
+once, so an interrupted tune resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from engines.errors import WorkbenchError
+from engines.optimize import apply_recipe, ensure_baseline
+from engines.optimize_context import KERAS_FORMATS, TORCH_FORMATS, OptimizeContext
+from engines.pareto import pareto_front
+from engines.recipes import Recipe
+from engines.tasks import TaskContext, ensure_task
+from engines.workspace import Variant
+
+FAST_INT8 = Recipe(quant="int8-static", quant_format="qdq", per_channel=True, activation_type="u8",
+                   weight_type="s8", calibration="minmax")
+
+
+@dataclass
+class TuneResult:
+    baseline: Variant
+    recommended: Variant
+    front: list[Variant]
+    tried: list[Variant]
+    qualifying: list[Variant]
+    quality_key: str                 # "accuracy" or "fidelity"
+    max_drop: float                  # points (percent)
+    elapsed_s: float
+    skipped: list[str] = field(default_factory=list)   # recipe labels not tried (budget)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"baseline": self.baseline.id, "recommended": self.recommended.to_dict(),
+                "front": [v.id for v in self.front], "tried": [v.to_dict() for v in self.tried],
+                "qualifying": [v.id for v in self.qualifying], "quality_key": self.quality_key,
+                "max_drop_points": self.max_drop, "elapsed_s": round(self.elapsed_s, 2),
+                "skipped": self.skipped, "notes": self.notes}
+
+
+def has_weight_matmul(path: Any) -> bool:
+    """Whether an ONNX file has a MatMul with a constant weight (what INT4 weight-only can quantize)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    inits = {i.name for i in model.graph.initializer}
+    return any(n.op_type == "MatMul" and any(i in inits for i in n.input) for n in model.graph.node)
+
+
+def candidates(ctx: OptimizeContext, *, pruning: bool = True, recover_epochs: int = 3,
+               matmul_path: Any = None) -> list[Recipe]:
+    """The recipes to try for this model, most promising first (``matmul_path``: the baseline ONNX file)."""
+    if ctx.fmt in KERAS_FORMATS:
+        return [Recipe(quant="tflite-int8"), Recipe(quant="tflite-dynamic"), Recipe(quant="tflite-fp16")]
+    if ctx.fmt == "tflite":
+        return []
+    out = [
+        FAST_INT8,
+        Recipe(quant="int8-static", quant_format="qoperator"),
+        Recipe(quant="int8-static", calibration="percentile"),
+        Recipe(quant="int8-static", calibration="entropy"),
+        Recipe(quant="int8-static", activation_type="s8", weight_type="s8"),   # ORT's default types
+        Recipe(quant="int8-static", per_channel=False),
+        Recipe(quant="int8-dynamic"),
+        Recipe(quant="fp16"),
+    ]
+    if matmul_path is not None and has_weight_matmul(matmul_path):
+        out.append(Recipe(quant="int4"))
+    if pruning and ctx.fmt in TORCH_FORMATS and getattr(ctx.model_info(), "arch", None):
+        for amount in (0.3, 0.5):
+            base = Recipe(prune_mode="structured", prune_amount=amount, recover_epochs=recover_epochs)
+            out.append(base)
+            out.append(Recipe(prune_mode="structured", prune_amount=amount, recover_epochs=recover_epochs,
+                              quant="int8-static"))
+    return out
+
+
+def quality_drop(v: Variant, baseline: Variant, key: str) -> float | None:
+    """Points (percent) of quality lost against the baseline; None when unmeasured."""
+    if v.status != "ok":
+        return None
+    m = v.metrics
+    if key == "accuracy":
+        a, b = m.get("accuracy"), baseline.metrics.get("accuracy")
+        return None if a is None or b is None else (b - a) * 100.0
+    fid = m.get("fidelity") or {}
+    if fid.get("nan_inf"):
+        return 100.0
+    agree = fid.get("top1_agreement")
+    if agree is not None:
+        return (1.0 - agree) * 100.0
+    cos = fid.get("cosine")
+    return None if cos is None else (1.0 - cos) * 100.0
+
+
+def _latency(v: Variant) -> float:
+    return float((v.metrics.get("latency_ms") or {}).get("p50") or float("inf"))
+
+
+def recommend(variants: list[Variant], baseline: Variant, key: str, max_drop: float) -> tuple[Variant, list[Variant]]:
+    """The fastest qualifying variant (ties: smaller file); the baseline always qualifies."""
+    ok = [v for v in variants if v.status == "ok" and v.id != baseline.id]
+    qualifying = [baseline] + [v for v in ok if (d := quality_drop(v, baseline, key)) is not None
+                               and d <= max_drop + 1e-9]
+    best = min(qualifying, key=lambda v: (_latency(v), v.metrics.get("size_bytes") or 0))
+    return best, qualifying
+
+
+def tune(ctx: OptimizeContext, *, max_drop: float = 1.0, budget_s: float = 300.0, pruning: bool = True,
+         recover_epochs: int = 3, task: TaskContext | None = None) -> TuneResult:
+    """Search recipes for ``ctx``; see the module docstring."""
+    task = ensure_task(task)
+    if max_drop < 0 or budget_s <= 0:
+        raise WorkbenchError("max drop must be >= 0 points and the budget > 0 seconds")
+    t0 = time.perf_counter()
+    notes = list(ctx.notes)
+    key = "accuracy" if ctx.has_labels else "fidelity"
+    if key == "fidelity":
+        notes.append("no labels: the accuracy goal is checked as fidelity (top-1 agreement with the baseline)")
+    task.report(0.0, "baseline")
+    baseline = ensure_baseline(ctx, task.sub(0.0, 0.05))
+    base_file = ctx.workspace.model_path(baseline) if baseline.format == "onnx" else None
+    todo = candidates(ctx, pruning=pruning, recover_epochs=recover_epochs, matmul_path=base_file)
+    tried: list[Variant] = []
+    skipped: list[str] = []
+    durations: list[float] = []
+    for i, recipe in enumerate(todo):
+        task.check()
+        elapsed = time.perf_counter() - t0
+        typical = sorted(durations)[len(durations) // 2] if durations else 0.0
+        stored = ctx.workspace.find(recipe.to_dict(ctx.source_hash, ctx.data_hash))
+        if stored is None and (elapsed >= budget_s or elapsed + typical > budget_s * 1.1):
+            skipped.append(recipe.label())
+            continue
+        lo, hi = 0.05 + 0.95 * i / len(todo), 0.05 + 0.95 * (i + 1) / len(todo)
+        task.report(lo, f"[{i + 1}/{len(todo)}] {recipe.label()}")
+        start = time.perf_counter()
+        res = apply_recipe(ctx, recipe, task=task.sub(lo, hi), retry_failed=False)
+        if not res.cached:
+            durations.append(time.perf_counter() - start)
+        tried.append(res.variant)
+        if recipe.prunes and recipe.quantizes and res.variant.parent:
+            parent = ctx.workspace.get(res.variant.parent) if res.variant.parent != baseline.id else None
+            if parent is not None and all(t.id != parent.id for t in tried):
+                tried.append(parent)
+    if skipped:
+        notes.append(f"time budget reached: {len(skipped)} recipe(s) not tried; run again to resume")
+    pool = [baseline] + [v for v in tried if v.id != baseline.id]
+    best, qualifying = recommend(pool, baseline, key, max_drop)
+    front = pareto_front(pool, "latency", key)
+    if best.id == baseline.id and len(qualifying) == 1:
+        notes.append(f"no variant stayed within {max_drop:g} point(s); the baseline is recommended")
+    task.report(1.0, f"recommended: {best.name}")
+    return TuneResult(baseline=baseline, recommended=best, front=front, tried=tried, qualifying=qualifying,
+                      quality_key=key, max_drop=max_drop, elapsed_s=time.perf_counter() - t0, skipped=skipped,
+                      notes=notes)

@@ -1,0 +1,78 @@
+"""Batch sweeps on a tiny ONNX model: points per batch, budget, recorder samples, recommendations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from engines.errors import WorkbenchError  # noqa: E402
+from engines.sweep import (SweepPoint, SweepResult, available_devices, batch_sweep, best_batch,  # noqa: E402
+                           default_batches, preferred_batch_sizes, recommend_batching)
+from tests.perf_fixtures import tiny_onnx  # noqa: E402
+
+
+def test_default_batches():
+    assert default_batches(64) == [1, 2, 4, 8, 16, 32, 64]
+    assert default_batches(12) == [1, 2, 4, 8, 12]
+    assert default_batches(1) == [1]
+    with pytest.raises(WorkbenchError):
+        default_batches(0)
+
+
+def test_sweep_measures_each_batch_with_samples(tmp_path):
+    model = tiny_onnx(tmp_path / "m.onnx", in_features=256, out_features=64)
+    res = batch_sweep(model, max_batch=8, budget_ms=1000, iterations=20, budget_s_per_point=0.5, threads=1)
+    assert [p.batch for p in res.points] == [1, 2, 4, 8]
+    for p in res.points:
+        lat = p.latency_ms
+        assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
+        assert p.throughput_ips == pytest.approx(p.batch * 1000 / lat["mean"], rel=1e-6)
+        assert p.run_metrics["samples"] >= 2 and p.run_metrics["cpu_mean"] is not None
+    assert res.best_batch == 8 and res.device == "cpu" and res.threads == 1
+    back = SweepResult.from_dict(json.loads(json.dumps(res.to_dict())))
+    assert back.point(4).latency_ms == res.point(4).latency_ms
+
+
+def test_best_batch_and_recommendation_from_points():
+    pts = [SweepPoint(b, {"p50": 2.0 * b, "p95": 2.2 * b, "p99": 2.5 * b, "mean": 2.0 * b}, 500.0 * (1 + b / 16), 10)
+           for b in (1, 2, 4, 8, 16)]
+    assert best_batch(pts, 10.0) == 4            # p99 10 ms at batch 4, 20 ms at 8
+    assert best_batch(pts, 1.0) is None
+    rec = recommend_batching(SweepResult("m", "cpu", 2, pts), budget_ms=50.0)
+    # 2 x p99 must fit 80% of 50 ms: batch 8 (2 x 20 = 40) yes, 16 (80) no
+    assert rec["max_batch"] == 8 and rec["meets_budget"]
+    assert rec["max_delay_ms"] == pytest.approx(10.0)       # budget 50 - 2 x 20, capped at one batch (20)
+    assert rec["expected_ms"] <= 50.0
+    none = recommend_batching(SweepResult("m", "cpu", 2, pts), budget_ms=3.0)
+    assert none["max_batch"] == 1 and not none["meets_budget"] and "batching off" in none["reason"]
+    assert preferred_batch_sizes(SweepResult("m", "cpu", 2, pts), 16) == [16]      # 8 gives only 75%
+    flat = [SweepPoint(b, p.latency_ms, 1000.0 - (16 - b), 10) for b, p in zip((1, 2, 4, 8, 16), pts)]
+    assert preferred_batch_sizes(SweepResult("m", "cpu", 2, flat), 8) == [4, 8]   # the two best within 90%
+
+
+def test_cuda_is_offered_only_when_present():
+    devices = available_devices()
+    assert devices[0] == "cpu"
+    import onnxruntime as ort
+    assert ("cuda" in devices) == ("CUDAExecutionProvider" in ort.get_available_providers())
+
+
+def test_missing_model_is_a_user_error(tmp_path):
+    with pytest.raises(WorkbenchError, match="does not exist"):
+        batch_sweep(tmp_path / "nope.onnx")
+
+
+def test_sweep_cli_json(tmp_path, capsys):
+    from workbench.cli import main
+
+    model = tiny_onnx(tmp_path / "m.onnx")
+    code = main(["sweep", str(model), "--batches", "1,4", "--iterations", "10", "--seconds", "0.3",
+                 "--device", "cpu", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    (sw,) = out["sweeps"]
+    assert [p["batch"] for p in sw["points"]] == [1, 4] and sw["budget_ms"] == 20.0
+    assert main(["sweep", str(tmp_path / "m.pt")]) == 2      # not a runnable file: one-line error

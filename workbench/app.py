@@ -1,0 +1,195 @@
+"""The Textual application: areas as modes, model loading in a worker, app-wide keys.
+
+``make_app(...)`` builds the app (tests and snapshots use it); ``run_app(...)``
+runs it for the CLI. Screens live in ``screens/``; this module only wires them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from workbench.config import Config
+from workbench.events import ModelLoaded, ModelLoadFailed, TaskDone
+from workbench.formatting import format_name
+from workbench.loading import default_model_path, load_model
+from workbench.nav import available_areas
+from workbench.palette import WorkbenchCommands
+from workbench.session import Session
+from workbench.tasks import run_task
+
+LOAD_TASK = "open model"
+
+
+class WorkbenchApp(App):
+    TITLE = "workbench"
+    CSS_PATH = "../screens/base.tcss"
+    DEFAULT_MODE = "overview"
+    COMMANDS = App.COMMANDS | {WorkbenchCommands}
+    BINDINGS = [
+        Binding("o", "open_model", "Open model"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, session: Session | None = None, config: Config | None = None, *,
+                 initial_model: Path | None = None) -> None:
+        super().__init__()
+        self.session = session or Session()
+        self.config = config or Config.from_env()
+        self.initial_model = initial_model
+        self.loading_path: Path | None = initial_model   # set until the worker answers
+        self.last_tried: Path | None = initial_model
+        if self.config.deterministic:
+            self.animation_level = "none"
+        if self.config.theme in self.available_themes:
+            self.theme = self.config.theme
+        for area in available_areas():
+            self.add_mode(area.id, _screen_factory(area.load))
+        self._set_subtitle()
+
+    # -- startup ---------------------------------------------------------
+    def on_mount(self) -> None:
+        from workbench import metrics_service
+
+        metrics_service.install(self)  # one sampler per app, polling in its own thread
+        if self.initial_model is not None:
+            self.open_model(self.initial_model, workspace_dir=self.session.workspace_dir)
+
+    def on_unmount(self) -> None:
+        from workbench import metrics_service
+
+        metrics_service.shutdown(self)
+
+    # -- areas ---------------------------------------------------------------
+    def area_screens(self) -> list[Screen]:
+        """Every area screen created so far (the base screen of each mode)."""
+        return [stack[0] for mode, stack in self._screen_stacks.items() if stack and mode != "_default"]
+
+    def broadcast(self, make_message: Callable[[], Message]) -> None:
+        """Post a fresh message to every area screen (e.g. ``ModelLoaded``, ``VariantsChanged``)."""
+        for screen in self.area_screens():
+            screen.post_message(make_message())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "area_key" and parameters:
+            return any(a.key == parameters[0] and a.id in self._modes for a in available_areas())
+        return True
+
+    def action_area_key(self, key: str) -> None:
+        for area in available_areas():
+            if area.key == key:
+                self.action_switch_area(area.id)
+                return
+
+    def action_switch_area(self, area_id: str) -> None:
+        if area_id not in self._modes:
+            self.notify(f"The {area_id} area is not available in this build.", severity="warning")
+            return
+        self.switch_mode(area_id)
+
+    @property
+    def current_area(self) -> str:
+        return self.current_mode
+
+    # -- opening models ----------------------------------------------------------
+    def open_model(self, path: str | os.PathLike, *, workspace_dir: str | os.PathLike | None = None) -> None:
+        """Load ``path`` in a worker; on failure show the error and keep the current model."""
+        self.loading_path = self.last_tried = Path(path)
+        self._set_subtitle()
+        run_task(self, LOAD_TASK, load_model, path, trust_pickle=self.session.trust_pickle,
+                 workspace_dir=workspace_dir, data_path=self.session.data_path)
+
+    def action_open_model(self) -> None:
+        from screens.open_dialog import OpenDialog
+
+        current = self.session.model_path or self.last_tried
+        start = current.parent if current is not None and current.parent.is_dir() else Path.cwd()
+        self.push_screen(OpenDialog(start), self._open_chosen)
+
+    def _open_chosen(self, path: Path | None) -> None:
+        if path is not None:
+            self.open_model(path)
+
+    def on_task_done(self, message: TaskDone) -> None:
+        if message.task != LOAD_TASK:
+            return
+        message.stop()
+        self.loading_path = None
+        if message.error or message.cancelled:
+            self._set_subtitle()
+            error = message.error or "opening the model was cancelled"
+            self.show_error(error, title="Could not open the model")
+            self.broadcast(lambda: ModelLoadFailed(error))
+            return
+        loaded = message.result
+        s = self.session
+        s.model_path, s.model_info, s.workspace, s.device = loaded.path, loaded.info, loaded.workspace, loaded.device
+        s.workspace_dir = loaded.workspace.root
+        s.selected_variant_id = None
+        s.dataset = loaded.data
+        if loaded.data_error:
+            s.data_path = None
+            self.show_error(f"{loaded.data_error} (the data file is not used)", title="Data file does not fit")
+        self._set_subtitle()
+        self.broadcast(lambda: ModelLoaded(loaded.info))
+
+    def show_error(self, text: str, title: str = "Error") -> None:
+        from screens.error_dialog import ErrorDialog
+
+        self.push_screen(ErrorDialog(text, title=title))
+
+    def _set_subtitle(self) -> None:
+        info = self.session.model_info
+        if self.loading_path is not None:
+            self.sub_title = f"opening {self.loading_path.name}…"
+        elif info is None:
+            self.sub_title = "no model"
+        else:
+            self.sub_title = f"{info.name} · {format_name(info.format)} · {self.session.device}"
+
+    # -- help and palette ----------------------------------------------------------
+    def action_help(self) -> None:
+        from screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        # "Quit" comes from WorkbenchCommands; keep Textual's theme, keys, screenshot entries
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Quit")
+
+
+def _screen_factory(load: Callable[[], type]) -> Callable[[], Screen]:
+    def make() -> Screen:
+        return load()()
+    return make
+
+
+def make_app(model: str | os.PathLike | None = None, data: str | os.PathLike | None = None,
+             trust_pickle: bool = False, workspace: str | os.PathLike | None = None, *,
+             load_default: bool = True, config: Config | None = None) -> WorkbenchApp:
+    """Build the app. ``model=None`` opens the bundled sample unless ``load_default`` is False."""
+    path = Path(model).expanduser() if model is not None else (default_model_path() if load_default else None)
+    session = Session(
+        data_path=Path(data).expanduser() if data is not None else None,
+        trust_pickle=trust_pickle,
+        workspace_dir=Path(workspace).expanduser() if workspace is not None else None,
+    )
+    return WorkbenchApp(session, config, initial_model=path)
+
+
+def run_app(model: str | os.PathLike | None = None, data: str | os.PathLike | None = None,
+            trust_pickle: bool = False, workspace: str | os.PathLike | None = None, **kw: Any) -> int:
+    app = make_app(model, data, trust_pickle, workspace, **kw)
+    app.run()
+    return int(app.return_code or 0)
+
+
+__all__ = ["WorkbenchApp", "make_app", "run_app"]

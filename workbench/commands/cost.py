@@ -1,0 +1,122 @@
+"""``workbench cost VARIANT_OR_MODEL --rps 5 --peak-rps 50 --hours 24 ...``: measured cost projection."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "cost", help="cost per 1M inferences, monthly cost and break-even from measured throughput",
+        description="Project costs from the variant's measured throughput and latency on this machine: cost per "
+                    "1M inferences on the instance this machine is taken to be (--host-instance), serverless "
+                    "monthly cost for a traffic profile, the serverless vs always-on break-even, GPU vs CPU, and "
+                    "spot for fine-tuning. Other instances only through --assume-throughput (labelled estimates).")
+    p.add_argument("target", metavar="VARIANT_OR_MODEL", help="an ONNX model path, or a variant id/name "
+                   "(with --model or --workspace)")
+    p.add_argument("--model", help="source model whose workspace holds the variant")
+    p.add_argument("--workspace", help="workspace folder holding the variant")
+    p.add_argument("--rps", type=float, default=5.0, help="average requests/s while active (default 5)")
+    p.add_argument("--peak-rps", type=float, default=None, help="peak requests/s (default 10 x --rps)")
+    p.add_argument("--hours", type=float, default=24.0, help="active hours per day (default 24)")
+    p.add_argument("--days", type=float, default=30.0, help="days per month (default 30)")
+    p.add_argument("--memory", type=int, default=2048, help="serverless memory MB (1024..6144, default 2048)")
+    p.add_argument("--max-concurrency", type=int, default=5, help="serverless max concurrency (default 5)")
+    p.add_argument("--provisioned", type=int, default=0, help="serverless provisioned concurrency (default 0)")
+    p.add_argument("--content-type", default="application/json",
+                   choices=("application/json", "application/x-npy"), help="request encoding for data size")
+    p.add_argument("--host-instance", help="instance this machine is priced as (default: c7i.xlarge for CPU, "
+                   "the matching GPU instance for a GPU benchmark)")
+    p.add_argument("--assume-throughput", action="append", default=[], metavar="INSTANCE=IPS",
+                   help="your throughput figure for another instance (repeatable); shown as an estimate")
+    p.add_argument("--compare", metavar="INSTANCE", help="instance of the break-even comparison")
+    p.add_argument("--finetune-hours", type=float, help="also price a fine-tuning job of this many hours on spot")
+    p.add_argument("--finetune-instance", default="g5.xlarge", help="instance of the fine-tuning job")
+    p.add_argument("--interruption-rate", type=float, help="spot interruptions per hour (default: from the band)")
+    p.add_argument("--checkpoint-every", type=float, default=1.0, help="checkpoint interval in hours (default 1)")
+    p.add_argument("--no-measure", action="store_true", help="fail instead of benchmarking when no figures exist")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engines.cost import parse_assumptions, spot_finetune
+    from engines.cost_report import CostOptions, project_costs
+    from engines.measured import resolve_target
+    from engines.prices import load_catalog
+
+    catalog = load_catalog()
+    target = resolve_target(args.target, workspace=args.workspace, model=args.model)
+    opts = CostOptions(avg_rps=args.rps, peak_rps=args.peak_rps if args.peak_rps is not None else 10 * args.rps,
+                       hours_per_day=args.hours, days=args.days, memory_mb=args.memory,
+                       max_concurrency=args.max_concurrency, provisioned=args.provisioned,
+                       content_type=args.content_type, host_instance=args.host_instance,
+                       assumptions=parse_assumptions(args.assume_throughput), compare_instance=args.compare)
+    report = project_costs(target, opts, catalog=catalog, allow_measure=not args.no_measure)
+    if args.finetune_hours:
+        report["spot_finetune"] = spot_finetune(catalog, args.finetune_instance, args.finetune_hours,
+                                                interruption_rate=args.interruption_rate,
+                                                checkpoint_interval_h=args.checkpoint_every)
+    if args.json:
+        json.dump(report, sys.stdout, indent=1, default=str)
+        print()
+        return 0
+    print("\n".join(report_lines(report)))
+    return 0
+
+
+def _usd(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"${x:,.2f}" if abs(x) >= 0.1 or x == 0 else f"${x:.4g}"
+
+
+def report_lines(r: dict[str, Any]) -> list[str]:
+    m, p = r["measured"], r["profile"]
+    lines = [f"Cost projection for {r['target']['name']} — price catalog {r['catalog']['as_of']} "
+             f"({r['catalog']['currency']})",
+             f"Measured ({m['source']}): {m['ips']:.1f} inferences/s at batch {m['batch']}, latency mean "
+             f"{m['latency_ms'].get('mean', 0):.3f} ms / p99 {m['latency_ms'].get('p99', 0):.3f} ms at batch "
+             f"{m.get('latency_batch', 1)}, {m['threads']} threads, {m['device']}",
+             f"Traffic: {p['avg_rps']:g} req/s avg, {p['peak_rps']:g} peak, {p['hours_per_day']:g} h/day x "
+             f"{p['days']:g} days = {p['requests_per_month']:,.0f} requests/month", "",
+             f"{'instance':16} {'inf/s':>10} {'basis':9} {'$/h':>8} {'$/1M':>10} {'n@peak':>6} "
+             f"{'$/month':>10} {'spot $/mo*':>10}"]
+    for row in r["instances"]:
+        lines.append(f"{row['instance']:16} {row['ips']:>10.1f} {row['label']:9} {row['usd_per_hour']:>8.4f} "
+                     f"{_usd(row['cost_per_1m']):>10} {row['instances_for_peak']:>6} "
+                     f"{_usd(row['monthly_always_on']):>10} {_usd(row.get('monthly_spot')):>10}")
+    for row in r["instances"]:
+        lines.append(f"  {row['instance']}: {row['note']}; price {row['price_label']}")
+    lines.append("  * spot is derived (on-demand x (1 - avg saving)) and suits interruptible work, not serving")
+    s = r.get("serverless")
+    if s:
+        lines += ["", f"Serverless {s['memory_mb']} MB: {_usd(s['monthly'])}/month = compute "
+                      f"{_usd(s['compute_monthly'])} + data {_usd(s['data_monthly'])} + provisioned "
+                      f"{_usd(s['provisioned_monthly'])}; {_usd(s['cost_per_1m'])} per 1M ({s['label']})",
+                  f"  billed {s['billed_ms']} ms/request ({s['latency_note']}); {s['request_bytes']} B in + "
+                  f"{s['response_bytes']} B out per request",
+                  f"  peak concurrency {s['peak_concurrency']:.2f} of max {s['max_concurrency']}"
+                  + (" — THROTTLED at peak: raise --max-concurrency" if s["throttled_at_peak"] else "")]
+    be = r.get("break_even")
+    if be:
+        at = f"{be['break_even_rps']:.2f} req/s avg" if be["break_even_rps"] is not None else "never (in range)"
+        lines.append(f"Break-even serverless vs {be['instance_name']} always-on: {at}")
+    g = r["gpu_vs_cpu"]
+    if g.get("missing"):
+        lines.append(f"GPU vs CPU: {g['hint']}")
+    else:
+        lines.append(f"GPU vs CPU per 1M: {g['cpu']['instance']} {_usd(g['cpu']['cost_per_1m'])} vs "
+                     f"{g['gpu']['instance']} {_usd(g['gpu']['cost_per_1m'])}: {g['cheaper'].upper()} is "
+                     f"{g['ratio']:.1f}x cheaper")
+    f = r.get("spot_finetune")
+    if f:
+        lines.append(f"Fine-tuning {f['job_hours']:g} h on {f['instance']}: on-demand {_usd(f['on_demand_cost'])}; "
+                     f"spot {_usd(f['spot_cost'])} expected ({f['expected_hours']:.2f} h, +{f['extra_hours']:.2f} h "
+                     f"for {f['expected_interruptions']:.3f} interruptions at {f['interruption_rate_per_hour']:.4f}/h, "
+                     f"{f['rate_note']}; checkpoint every {f['checkpoint_interval_h']:g} h)")
+    lines.append(f"Catalog: {r['catalog']['origin']} as of {r['catalog']['as_of']}")
+    return lines

@@ -1,0 +1,87 @@
+"""``workbench optimize MODEL``: prune, recover, quantize and measure one recipe."""
+
+from __future__ import annotations
+
+import argparse
+
+QUANT_CHOICES = ["none", "fp16", "int8-dynamic", "int8-static", "int4", "tflite-dynamic", "tflite-fp16",
+                 "tflite-int8"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from workbench.commands.variants import measure_args
+
+    p = sub.add_parser("optimize", help="quantize and/or prune a model and measure the variant",
+                       description="Apply one recipe (prune -> recover -> export -> quantize) and measure the "
+                                   "result against the baseline. The same recipe is never computed twice.")
+    p.add_argument("model", metavar="MODEL", help="model file or folder (.onnx, .pt, .pt2, .keras, SavedModel)")
+    p.add_argument("--quantize", "-q", default="none", choices=QUANT_CHOICES, help="quantization mode")
+    p.add_argument("--prune", type=float, default=0.0, metavar="FRACTION",
+                   help="pruning amount 0..0.95 (fraction of channels or weights)")
+    p.add_argument("--prune-mode", choices=["structured", "unstructured", "2:4"],
+                   help="structured (PyTorch: removes channels), unstructured (zeroes weights) or 2:4; "
+                        "default: structured for PyTorch models, unstructured for ONNX")
+    p.add_argument("--prune-scope", choices=["global", "layer"], default="global",
+                   help="unstructured pruning: rank weights globally or per layer")
+    p.add_argument("--recover-epochs", type=int, default=0, help="fine-tune epochs after pruning (PyTorch)")
+    p.add_argument("--calibration", choices=["minmax", "entropy", "percentile"], default="minmax")
+    p.add_argument("--calib-samples", type=int, default=128, help="calibration samples (default 128)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--per-channel", dest="per_channel", action="store_true", default=True,
+                   help="per-channel weight scales (default)")
+    g.add_argument("--per-tensor", dest="per_channel", action="store_false", help="one scale per weight tensor")
+    p.add_argument("--format", dest="quant_format", choices=["qdq", "qoperator"], default="qdq",
+                   help="static INT8 graph format")
+    p.add_argument("--act", choices=["u8", "s8"], default="u8", help="activation type (default u8: fast on x86)")
+    p.add_argument("--weights", choices=["s8", "u8"], default="s8", help="weight type (default s8)")
+    p.add_argument("--block-size", type=int, default=32, help="INT4 block size (default 32)")
+    measure_args(p)
+    p.set_defaults(handler=run)
+
+
+def recipe_from_args(args: argparse.Namespace, fmt: str):
+    from engines.optimize_context import TORCH_FORMATS
+    from engines.recipes import Recipe
+
+    if args.prune_mode == "2:4":
+        mode = "2:4"
+    elif args.prune > 0:
+        mode = args.prune_mode or ("structured" if fmt in TORCH_FORMATS else "unstructured")
+    else:
+        mode = "none"
+    return Recipe(prune_mode=mode, prune_amount=args.prune,
+                  prune_scope=args.prune_scope, recover_epochs=args.recover_epochs, quant=args.quantize,
+                  quant_format=args.quant_format, per_channel=args.per_channel, activation_type=args.act,
+                  weight_type=args.weights, calibration=args.calibration, calib_samples=args.calib_samples,
+                  block_size=args.block_size)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from engines.optimize import apply_recipe
+    from engines.tasks import TaskContext
+    from workbench.commands.variants import Progress, finish, open_ctx
+
+    ctx = open_ctx(args)
+    recipe = recipe_from_args(args, ctx.fmt)
+    progress = Progress()
+    try:
+        res = apply_recipe(ctx, recipe, task=TaskContext(progress))
+    finally:
+        progress.done()
+    v = res.variant
+    payload = {"model": ctx.model_path.name, "workspace": str(ctx.workspace.root), "recipe": recipe.label(),
+               "variant_id": v.id, "status": v.status, "error": v.error, "cached": res.cached,
+               "seconds": round(res.seconds, 3), "notes": res.notes}
+    show = [res.baseline.id] + ([v.parent] if v.parent and v.parent != res.baseline.id else []) + [v.id]
+    if v.status != "ok":
+        args.save = None  # nothing to save
+    finish(args, ctx, v, payload, f"workbench optimize: {recipe.label()}", notes=res.notes, show_ids=show)
+    if v.status != "ok":
+        if not args.json:
+            print(f"workbench: variant failed: {v.error}", file=sys.stderr)
+        return 1
+    if not args.json:
+        print(f"{'cached' if res.cached else 'built'} {v.name} ({v.id[:8]}) in {res.seconds:.2f} s")
+    return 0

@@ -1,0 +1,47 @@
+"""``workbench serve``: a local inference server (SageMaker's contract) with dynamic batching."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve a model or variant over HTTP (GET /ping, POST /invocations)",
+                       description="Start a local inference server following SageMaker's container contract "
+                                   "(GET /ping, POST /invocations with JSON or NPY), with dynamic batching.")
+    p.add_argument("target", metavar="VARIANT_OR_MODEL", help="an .onnx/.tflite file, or a variant id with --model")
+    p.add_argument("--model", help="the source model whose workspace holds VARIANT")
+    p.add_argument("--workspace", help="workspace folder holding VARIANT (instead of --model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080, SageMaker's)")
+    p.add_argument("--max-batch", type=int, default=32, help="largest batch the dynamic batcher builds")
+    p.add_argument("--max-delay-ms", type=float, default=5.0, help="longest a request waits for others")
+    p.add_argument("--no-batching", action="store_true", help="run every request on its own")
+    p.add_argument("--max-queue", type=int, default=256, help="requests waiting before 429 answers")
+    p.add_argument("--payload-limit-mb", type=float, default=4.0, help="largest request body (default 4 MB)")
+    p.add_argument("--threads", type=int, help="inference threads (default: up to 2)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engines.errors import WorkbenchError
+    from engines.runtime import open_runner
+    from engines.serving.app import start_server
+    from engines.serving.target import resolve_target
+
+    if args.max_batch < 1 or args.max_queue < 1 or args.max_delay_ms < 0 or args.payload_limit_mb <= 0:
+        raise WorkbenchError("--max-batch and --max-queue must be >= 1, --max-delay-ms >= 0, "
+                             "--payload-limit-mb > 0")
+    if not 0 <= args.port <= 65535:
+        raise WorkbenchError(f"--port {args.port} is not a TCP port (0-65535)")
+    target = resolve_target(args.target, model=args.model, workspace=args.workspace)
+    runner = open_runner(target.path, target.format, threads=args.threads)
+    server = start_server(runner, host=args.host, port=args.port, max_batch=args.max_batch,
+                          max_delay_ms=args.max_delay_ms, max_queue=args.max_queue, batching=not args.no_batching,
+                          payload_limit=int(args.payload_limit_mb * 1024 * 1024), model_name=target.name)
+    batching = "off" if args.no_batching else f"max batch {args.max_batch}, max delay {args.max_delay_ms:g} ms"
+    print(f"serving {target.name} ({target.format}) at {server.url}  [batching {batching}]", flush=True)
+    print(f"  curl {server.url}/ping ; POST {server.url}/invocations (application/json or application/x-npy)")
+    print("  Ctrl+C stops (requests in flight finish first)", flush=True)
+    server.wait()
+    return 0

@@ -1,0 +1,79 @@
+"""``workbench sweep``: latency percentiles and throughput per batch size."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="latency p50/p95/p99 and throughput for batch sizes 1..N",
+                       description="Measure a model at batch sizes 1, 2, 4, ... up to --max-batch, on CPU and "
+                                   "on CUDA where present, and report the largest batch meeting a latency budget.")
+    p.add_argument("target", metavar="MODEL", help="an .onnx/.tflite file, or a variant id with --model")
+    p.add_argument("--model", help="the source model whose workspace holds the variant")
+    p.add_argument("--workspace", help="workspace folder holding the variant (instead of --model)")
+    p.add_argument("--max-batch", type=int, default=64, help="largest batch size (default 64)")
+    p.add_argument("--batches", help="explicit batch sizes, e.g. 1,2,8,32 (overrides --max-batch)")
+    p.add_argument("--budget-ms", type=float, default=20.0, help="p99 latency budget (default 20 ms)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto: CPU, and CUDA too when ONNX Runtime has it")
+    p.add_argument("--threads", type=int, help="inference threads (default: up to 2)")
+    p.add_argument("--iterations", type=int, default=100, help="timed runs per batch size (default 100)")
+    p.add_argument("--seconds", type=float, default=3.0, help="time cap per batch size (default 3 s)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(handler=run)
+
+
+def _parse_batches(text: str | None) -> list[int] | None:
+    from engines.errors import WorkbenchError
+
+    if not text:
+        return None
+    try:
+        out = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise WorkbenchError(f"--batches {text!r}: give whole numbers separated by commas") from None
+    if not out or out[0] < 1:
+        raise WorkbenchError("--batches must list sizes >= 1")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from engines.errors import UnsupportedError, WorkbenchError
+    from engines.serving.target import resolve_target
+    from engines.sweep import available_devices, batch_sweep
+
+    if args.iterations < 1 or args.seconds <= 0:
+        raise WorkbenchError("--iterations must be >= 1 and --seconds positive")
+    target = resolve_target(args.target, model=args.model, workspace=args.workspace)
+    devices = available_devices() if args.device == "auto" else [args.device]
+    if target.format != "onnx":
+        devices = ["cpu"]
+    if "cuda" in devices and args.device == "cuda" and "cuda" not in available_devices():
+        raise UnsupportedError("no CUDA here: ONNX Runtime has no CUDA execution provider on this machine")
+    results = []
+    for device in devices:
+        results.append(batch_sweep(target.path, fmt=target.format, batches=_parse_batches(args.batches),
+                                   max_batch=args.max_batch, budget_ms=args.budget_ms, device=device,
+                                   threads=args.threads, iterations=args.iterations,
+                                   budget_s_per_point=args.seconds))
+    if args.json:
+        json.dump({"model": str(target.path), "variant": target.variant_id,
+                   "sweeps": [r.to_dict() for r in results]}, sys.stdout, indent=1)
+        print()
+        return 0
+    for r in results:
+        print(f"{target.name} on {r.device} ({r.threads} threads), p99 budget {args.budget_ms:g} ms")
+        print(f"{'batch':>6} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'items/s':>10} {'cpu %':>6}")
+        for p in r.points:
+            lat = p.latency_ms
+            cpu = p.run_metrics.get("cpu_mean")
+            print(f"{p.batch:>6} {lat['p50']:>9.2f} {lat['p95']:>9.2f} {lat['p99']:>9.2f} "
+                  f"{p.throughput_ips:>10.1f} {'' if cpu is None else f'{cpu:.0f}':>6}")
+        best = f"batch {r.best_batch}" if r.best_batch else "no batch size"
+        print(f"largest batch within {args.budget_ms:g} ms p99: {best}")
+        for note in r.notes:
+            print(f"note: {note}")
+    return 0

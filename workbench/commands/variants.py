@@ -1,0 +1,148 @@
+"""``workbench variants MODEL``: list the variants stored in a model's workspace.
+
+Also holds the small text helpers the ``optimize`` and ``tune`` commands share
+(variant table, progress printer, report/save handling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Iterable
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("variants", help="list the optimized variants stored for a model",
+                       description="List the variants in MODEL's workspace with their measured accuracy, "
+                                   "fidelity, latency and size, and deltas against the baseline.")
+    p.add_argument("model", metavar="MODEL", help="the source model (its workspace is found by content hash)")
+    p.add_argument("--workspace", help="workspace folder (default: the model's own under ~/.workbench)")
+    p.add_argument("--json", action="store_true", help="print the variants as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engines.optimize_context import cached_sha256, workspace_for
+    from engines.report import build_report
+    from pathlib import Path
+
+    from engines.loader import detect_format
+
+    path = Path(args.model).expanduser().resolve()
+    detect_format(path)  # a one-line error for a missing or unknown file
+    ws = workspace_for(path, cached_sha256(path), args.workspace)
+    vs = ws.variants()
+    report = build_report(vs, ws.baseline(), title=f"Variants of {path.name}", model_name=path.name)
+    if args.json:
+        json.dump({"workspace": str(ws.root), **report}, sys.stdout, indent=1, default=str)
+        print()
+        return 0
+    if not vs:
+        print(f"no variants yet for {path.name} (workspace {ws.root}); make one with: "
+              f"workbench optimize {args.model} --quantize int8-static")
+        return 0
+    print(f"{path.name}: {len(vs)} variant(s) in {ws.root}")
+    print_rows(report["variants"], report.get("recommended"))
+    return 0
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_rows(rows: Iterable[dict[str, Any]], recommended: str | None = None, out: Any = None) -> None:
+    out = out or sys.stdout
+    head = f"{'id':8} {'variant':44} {'acc':>7} {'Δpts':>6} {'agree':>7} {'p50 ms':>9} {'speed':>6} {'size KB':>8}  P"
+    print(head, file=out)
+    for r in rows:
+        mark = "★" if r.get("pareto_latency") else " "
+        if r["id"] == recommended:
+            mark += " recommended"
+        if r["status"] != "ok":
+            print(f"{r['id'][:8]:8} {r['name'][:44]:44} failed: {r['error']}", file=out)
+            continue
+        size = r["size_bytes"] / 1024 if r.get("size_bytes") else None
+        print(f"{r['id'][:8]:8} {r['name'][:44]:44} {_fmt(r['accuracy'], '7.2%')} "
+              f"{_fmt(r.get('accuracy_delta_points'), '+6.2f')} {_fmt(r['top1_agreement'], '7.2%')} "
+              f"{_fmt(r['p50_ms'], '9.3f')} {_fmt(r.get('speedup'), '6.2f')} {_fmt(size, '8.1f')}  {mark}", file=out)
+    for r in rows:
+        for note in r.get("notes") or []:
+            print(f"note ({r['name']}): {note}", file=out)
+
+
+class Progress:
+    """Stage messages on stderr when it is a terminal (never on stdout, which --json owns)."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._last = ""
+        self._t = 0.0
+
+    def __call__(self, ev: Any) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if ev.message == self._last or now - self._t < 0.3:
+            return
+        self._last, self._t = ev.message, now
+        frac = "" if ev.fraction is None else f"{ev.fraction:4.0%} "
+        print(f"\r\033[K{frac}{ev.message[:100]}", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.enabled and self._last:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+def measure_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="NPZ with x (and labels y) for calibration, accuracy and recovery "
+                                  "(default: the sample's own data, else random inputs)")
+    p.add_argument("--train-data", help="NPZ with x, y for recovery fine-tuning (default: --data)")
+    p.add_argument("--threads", type=int, help="inference threads for measurements (default: up to 2)")
+    p.add_argument("--iterations", type=int, default=200, help="timed runs per latency figure (default 200)")
+    p.add_argument("--seconds", type=float, default=3.0, help="time cap per latency figure (default 3 s)")
+    p.add_argument("--workspace", help="workspace folder (default: the model's own under ~/.workbench)")
+    p.add_argument("--trust-pickle", action="store_true", help="allow a pickled full PyTorch module (runs its code)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--save", metavar="PATH", help="copy the resulting model file to PATH (file or folder)")
+    p.add_argument("--report", metavar="PATH", help="write a report of the variants (.md Markdown, else JSON)")
+
+
+def open_ctx(args: argparse.Namespace) -> Any:
+    from engines.errors import WorkbenchError
+    from engines.optimize_context import MeasureOptions, open_context
+
+    if args.iterations < 1 or args.seconds <= 0 or (args.threads is not None and args.threads < 1):
+        raise WorkbenchError("--iterations and --threads must be >= 1 and --seconds positive")
+    return open_context(args.model, data=args.data, train_data=args.train_data, workspace=args.workspace,
+                        threads=args.threads, trust_pickle=args.trust_pickle,
+                        measure=MeasureOptions(iterations=args.iterations, budget_s=args.seconds))
+
+
+def finish(args: argparse.Namespace, ctx: Any, chosen: Any, payload: dict[str, Any], title: str,
+           recommended: Any = None, notes: Iterable[str] = (), show_ids: Iterable[str] | None = None) -> None:
+    """--save, --report, then the JSON or text output."""
+    from engines.optimize import save_variant
+    from engines.report import build_report, write_report
+
+    vs = ctx.workspace.variants()
+    report = build_report(vs, ctx.workspace.baseline(), title=title, model_name=ctx.model_path.name,
+                          threads=ctx.threads, notes=notes, recommended=recommended)
+    if args.save:
+        payload["saved"] = str(save_variant(ctx, chosen, args.save))
+    if args.report:
+        payload["report"] = str(write_report(args.report, report))
+    if args.json:
+        payload["variants"] = report["variants"]
+        json.dump(payload, sys.stdout, indent=1, default=str)
+        print()
+        return
+    keep = set(show_ids) if show_ids is not None else None
+    shown = [r for r in report["variants"] if keep is None or r["id"] in keep]
+    print_rows(shown, recommended.id if recommended is not None else None)
+    for n in notes:
+        print(f"note: {n}")
+    for key in ("saved", "report"):
+        if key in payload:
+            print(f"{key}: {payload[key]}")
