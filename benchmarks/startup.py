@@ -57,13 +57,14 @@ def time_help(runs: int, env: dict[str, str]) -> list[float]:
     return out
 
 
-def time_tui(env: dict[str, str], size: tuple[int, int] = (120, 40), timeout: float = 60.0) -> dict[str, float]:
+def time_tui(env: dict[str, str], model: str | None = None, size: tuple[int, int] = (120, 40),
+             timeout: float = 60.0) -> dict[str, float]:
     """One TUI start under a pty: seconds to first frame, to the model shown, and to exit after ``q``."""
     master, slave = pty.openpty()
     cols, rows = size
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     t0 = time.perf_counter()
-    proc = subprocess.Popen(workbench_cmd(), stdin=slave, stdout=slave, stderr=slave, env=env,
+    proc = subprocess.Popen(workbench_cmd() + ([model] if model else []), stdin=slave, stdout=slave, stderr=slave, env=env,
                             close_fds=True, start_new_session=True)
     os.close(slave)
     raw = b""
@@ -107,6 +108,7 @@ def time_tui(env: dict[str, str], size: tuple[int, int] = (120, 40), timeout: fl
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--model", help="model to open (default: the bundled sample_models/digits_cnn.pt)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
@@ -115,14 +117,14 @@ def main(argv: list[str] | None = None) -> int:
                    COLUMNS="120", LINES="40")
         env.pop("WORKBENCH_DETERMINISTIC", None)
         help_runs = time_help(args.runs, env)
-        time_tui(env)  # warm-up: file cache, first workspace
-        tui_runs = [time_tui(env) for _ in range(args.runs)]
+        time_tui(env, args.model)  # warm-up: file cache, first workspace
+        tui_runs = [time_tui(env, args.model) for _ in range(args.runs)]
 
     result = {
         "benchmark": "startup",
-        "command": "python benchmarks/startup.py --runs %d" % args.runs,
+        "command": " ".join(["python", "benchmarks/startup.py"] + (argv if argv is not None else sys.argv[1:])),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "sample_model": "sample_models/digits_cnn.pt",
+        "model": args.model or "sample_models/digits_cnn.pt",
         "terminal": "pty 120x40",
         "help_s": stats(help_runs),
         "first_frame_s": stats([r["first_frame_s"] for r in tui_runs]),

@@ -134,12 +134,20 @@ def export_to_onnx(module_or_path: Any, out_path: str | os.PathLike, example_inp
         max_err, cos, batch = _compare(tmp, example_inputs, refs, names)
         if not checker_ok:
             notes.append("onnx.checker rejected the exported model")
+    _readable(out_path)
     if opset_used != opset:
         notes.append(f"exported at opset {opset_used} (asked {opset}): the exporter could not convert it")
     task.report(1.0, "export done")
     return ExportReport(path=str(out_path), exporter=used, opset=opset_used, inputs=in_specs, outputs=out_specs,
                         checker_ok=checker_ok, max_abs_err=max_err, cosine=cos, batch_checked=batch,
                         seconds=round(time.perf_counter() - t0, 3), size_bytes=out_path.stat().st_size, notes=notes)
+
+
+def _readable(path: Path) -> None:
+    """Temp files are created 0600; give the result the usual permissions (umask applied)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
 
 
 def _export(kind: str, module: Any, args: tuple, path: Path, names: list[str], out_names: list[str],

@@ -143,8 +143,11 @@ def finetune(module: Any, x: Any, y: Any, *, epochs: int, lr: float = 1e-3, batc
     xs, ys = _as_arrays(x, y)
     start = time.perf_counter()
     train_idx, val_idx = _split(len(ys), val_fraction, seed)
-    xt, yt = torch.from_numpy(xs[train_idx]), torch.from_numpy(ys[train_idx])
-    xv, yv = torch.from_numpy(xs[val_idx]), torch.from_numpy(ys[val_idx])
+    device = next((p.device for p in module.parameters()), torch.device("cpu"))
+    if not any(p.requires_grad for p in module.parameters()):
+        raise WorkbenchError("the model has no trainable parameters to fine-tune")
+    xt, yt = torch.from_numpy(xs[train_idx]).to(device), torch.from_numpy(ys[train_idx]).to(device)
+    xv, yv = torch.from_numpy(xs[val_idx]).to(device), torch.from_numpy(ys[val_idx]).to(device)
     try:
         with torch.no_grad():
             module.eval()
@@ -181,7 +184,7 @@ def finetune(module: Any, x: Any, y: Any, *, epochs: int, lr: float = 1e-3, batc
             module.train()
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed * 100_003 + epoch)   # same shuffle and dropout whether resumed or not
-                perm = torch.randperm(len(yt))
+                perm = torch.randperm(len(yt)).to(device)
                 for b in range(n_batches):
                     idx = perm[b * batch_size:(b + 1) * batch_size]
                     if len(idx) < 2:      # batch norm cannot train on one sample

@@ -135,6 +135,11 @@ def inspect_onnx(path: Path, *, trust_pickle: bool = False) -> ModelInfo:
     if ext_files:
         notes.append("weights in external data: " + ", ".join(f.name for f in ext_files))
 
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx.checker.ValidationError and C++ errors: ORT may still run it
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        notes.append(f"onnx.checker: {first[:160]}")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     producer = f"{model.producer_name} {model.producer_version}".strip()
     framework = f"onnx {onnx.__version__} (IR v{model.ir_version}, opset {opset})"

@@ -34,17 +34,35 @@ def _zeros(specs: list[TensorSpec], batch: int = 1) -> tuple:
     return tuple(tensors)
 
 
-def forward_probe(fn: Any, specs: list[TensorSpec], batch: int = 1) -> tuple[int | None, list[TensorSpec], str | None]:
-    """Run ``fn`` once on zeros; return (MACs per sample, output specs, error text)."""
+def _count(fn: Any, specs: list[TensorSpec], batch: int, fake: bool) -> tuple[Any, int]:
+    import contextlib
+
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    try:
+    mode: Any = contextlib.nullcontext()
+    if fake:  # shapes only: no memory, no arithmetic (ResNet-18 in ~0.4 s instead of seconds)
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        mode = FakeTensorMode(allow_non_fake_inputs=True)
+    with torch.no_grad(), mode:
         args = _zeros(specs, batch)
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with FlopCounterMode(display=False) as counter:
             out = fn(*args)
-    except Exception as exc:  # the model's own error on a probe input: report it, keep inspecting
-        return None, [], str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return out, counter.get_total_flops()
+
+
+def forward_probe(fn: Any, specs: list[TensorSpec], batch: int = 1) -> tuple[int | None, list[TensorSpec], str | None]:
+    """Trace ``fn`` once on zeros (fake tensors first); return (MACs per sample, output specs, error text)."""
+    import torch
+
+    try:
+        out, flops = _count(fn, specs, batch, fake=True)
+    except Exception:  # some ops have no fake-tensor kernel: run it for real
+        try:
+            out, flops = _count(fn, specs, batch, fake=False)
+        except Exception as exc:  # the model's own error on a probe input: report it, keep inspecting
+            return None, [], str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     outs = out if isinstance(out, (tuple, list)) else [out]
     dyn_batch = bool(specs) and not isinstance(specs[0].shape[0], int)
     out_specs = []
@@ -53,7 +71,7 @@ def forward_probe(fn: Any, specs: list[TensorSpec], batch: int = 1) -> tuple[int
             continue
         shape = tuple("batch" if j == 0 and dyn_batch else int(d) for j, d in enumerate(t.shape))
         out_specs.append(TensorSpec(f"output_{i}" if len(outs) > 1 else "output", shape, _dtype_name(t.dtype)))
-    return counter.get_total_flops() // 2 // batch, out_specs, None
+    return flops // 2 // batch, out_specs, None
 
 
 def module_summary(module: Any) -> tuple[int, dict[str, int], list[dict[str, Any]]]:

@@ -27,7 +27,9 @@ TORCH_FORMATS = ("torch", "torch_export")
 KERAS_FORMATS = ("keras", "savedmodel")
 
 # The bundled samples' held-out data, found next to the model when no --data is given.
-SAMPLE_DATA = {"digits_cnn": "digits_test.npz", "digits_keras": "digits_test.npz"}
+SAMPLE_DATA = {"digits_cnn": "digits_test.npz", "digits_keras": "digits_test_nhwc.npz"}
+# ... and their training split, used for calibration and recovery fine-tuning (never for evaluation).
+SAMPLE_TRAIN = {"digits_cnn": "digits_train.npz"}
 
 _hash_lock = threading.Lock()
 _hash_cache: dict[tuple[str, int, int], str] = {}
@@ -86,6 +88,11 @@ class OptimizeContext:
     info: Any = None                          # ModelInfo, inspected on demand
     _reference: np.ndarray | None = None      # baseline outputs on x
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def calib_x(self) -> np.ndarray:
+        """Calibration inputs: the training split when there is one, else the evaluation data."""
+        return self.train_x if self.train_x is not None else self.x
 
     @property
     def has_labels(self) -> bool:
@@ -169,6 +176,11 @@ def open_context(model_path: str | os.PathLike, *, data: str | os.PathLike | Any
             notes.append("the data has no labels (y): accuracy is unavailable, so quality is fidelity to the "
                          "baseline (top-1 agreement)")
     ctx.data_hash = array_hash(ctx.x, ctx.y)
+    if train_data is None and source.startswith("sample:") and SAMPLE_TRAIN.get(path.stem):
+        found = path.parent / SAMPLE_TRAIN[path.stem]
+        if found.is_file():
+            train_data = found
+            notes.append(f"calibration and recovery use the sample's training split {found.name}")
     if train_data is not None:
         tds = _validated(_as_dataset(train_data), ctx.model_info())
         ctx.train_x, ctx.train_y = tds.x, tds.y

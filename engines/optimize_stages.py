@@ -193,7 +193,7 @@ def build_quantized(ctx: OptimizeContext, recipe: Recipe, parent_path: Path, par
         from engines.quantize_ort import quantize_onnx
 
         dst, fmt = folder / MODEL_ONNX, "onnx"
-        info = quantize_onnx(parent_path, dst, recipe, calib_x=ctx.x, task=task.sub(0.0, 0.6))
+        info = quantize_onnx(parent_path, dst, recipe, calib_x=ctx.calib_x, task=task.sub(0.0, 0.6))
     elif recipe.quant in TFLITE_QUANT_MODES:
         if ctx.fmt not in KERAS_FORMATS:
             raise UnsupportedError(f"{recipe.quant} converts Keras/SavedModel models with the TFLite converter; "
@@ -201,7 +201,7 @@ def build_quantized(ctx: OptimizeContext, recipe: Recipe, parent_path: Path, par
         from engines.quantize_tflite import convert_keras
 
         dst, fmt = folder / MODEL_TFLITE, "tflite"
-        info = convert_keras(ctx.model_path, dst, recipe.quant, calib_x=ctx.x, samples=recipe.calib_samples,
+        info = convert_keras(ctx.model_path, dst, recipe.quant, calib_x=ctx.calib_x, samples=recipe.calib_samples,
                              task=task.sub(0.0, 0.6))
     else:
         raise UnsupportedError(f"unknown quantization mode {recipe.quant!r}")

@@ -62,9 +62,9 @@ def prune_24_torch(module: Any, task: TaskContext | None = None) -> PruneReport:
     if not params:
         raise UnsupportedError("the model has no Conv or Linear weights for 2:4 sparsity")
     start = time.perf_counter()
-    sparsity, skipped, raw_before, raw_after = {}, {}, [], []
+    sparsity, skipped, raw_before, raw_after, masked_all = {}, {}, [], [], []
     for i, (name, p) in enumerate(params):
-        task.report(i / len(params), f"2:4 mask on {name}")
+        task.report(0.9 * i / len(params), f"2:4 mask on {name}")
         layer = name.removesuffix(".weight")
         arr = p.detach().cpu().numpy()
         raw_before.append(arr.tobytes())
@@ -74,13 +74,15 @@ def prune_24_torch(module: Any, task: TaskContext | None = None) -> PruneReport:
             raw_after.append(arr.tobytes())
             continue
         masked = mask_24(arr, 1)
-        with torch.no_grad():
-            p.copy_(torch.from_numpy(np.ascontiguousarray(masked)).to(p.device))
+        masked_all.append((p, masked))
         sparsity[layer] = zero_fraction(masked)
         raw_after.append(masked.tobytes())
     if not sparsity:
         raise UnsupportedError("no layer has an input dimension that is a multiple of 4: 2:4 sparsity cannot apply")
-    task.report(1.0, f"2:4 pattern on {len(sparsity)} layers, {len(skipped)} left dense")
+    task.report(0.9, f"2:4 pattern on {len(sparsity)} layers, {len(skipped)} left dense")
+    with torch.no_grad():   # all masks computed first: a cancel above leaves the module untouched
+        for p, masked in masked_all:
+            p.copy_(torch.from_numpy(np.ascontiguousarray(masked)).to(p.device))
     return _report("torch", params_sizes(params, sparsity), sparsity, skipped, b"".join(raw_before),
                    b"".join(raw_after), start, module=module)
 

@@ -158,13 +158,12 @@ def prune_structured(module: Any, example_input: Any, amount: float, *, ignored_
                             pruning_ratio=amount, ignored_layers=ignored, iterative_steps=1)
         task.check()
         task.report(0.5, f"removing {amount:.0%} of the channels (L1 magnitude)")
+        # from here on the module is changed: no more cancel points, so a cancel never leaves it half-done
         pruner.step()
         _check_still_runs(module, example_input, shapes_before)
-    task.report(0.9, "counting MACs and parameters after pruning")
     macs_after, params_after = _count(module, example_input)
     module.train(was_training)
     after = channel_counts(module)
-    task.report(1.0, f"MACs {macs_before / 1e6:.1f}M -> {macs_after / 1e6:.1f}M")
     return PruneReport(
         mode="structured", amount=amount, framework="torch",
         macs_before=macs_before, macs_after=macs_after, params_before=params_before, params_after=params_after,

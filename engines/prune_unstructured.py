@@ -88,17 +88,16 @@ def prune_unstructured_torch(module: Any, amount: float, *, scope: str = "global
     arrays = [p.detach().cpu().numpy() for _, p in params]
     task.report(0.3, f"ranking {sum(a.size for a in arrays):,} weights by magnitude ({scope})")
     masks = magnitude_masks(arrays, amount, scope)
-    task.check()
+    task.report(0.7, "zeroing the weights and compressing them")
+    # from here on the module is changed: no more cancel points, so a cancel never leaves it half-done
     sparsity = {}
     with torch.no_grad():
         for (name, p), keep in zip(params, masks):
             p.mul_(torch.from_numpy(keep).to(device=p.device, dtype=p.dtype))
             sparsity[name.removesuffix(".weight")] = zero_fraction(p.detach().cpu().numpy())
-    task.report(0.7, "compressing the pruned weights")
     comp_after = zlib_size(_weights_bytes(params))
     total = sum(a.size for a in arrays)
     zeros = sum(sparsity[n.removesuffix(".weight")] * a.size for (n, _), a in zip(params, arrays))
-    task.report(1.0, f"{zeros / total:.0%} of the weights are zero")
     return PruneReport(mode="unstructured", amount=amount, framework="torch", scope=scope,
                        layer_sparsity=sparsity, sparsity=zeros / total,
                        compressed_size_before_bytes=comp_before, compressed_size_bytes=comp_after,

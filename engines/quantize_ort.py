@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,8 @@ class ArrayCalibrationReader:
         fixed = isinstance(first, int) and first > 0
         size = int(first) if fixed else max(1, batch)
         n = max(1, min(int(samples), len(x)))
-        xs = np.ascontiguousarray(x[:n].astype(self.specs[0].dtype if self.specs else "float32"))
+        pick = np.linspace(0, len(x) - 1, n).round().astype(int) if n < len(x) else np.arange(n)
+        xs = np.ascontiguousarray(x[pick].astype(self.specs[0].dtype if self.specs else "float32"))
         self.batches: list[np.ndarray] = []
         for i in range(0, n, size):
             chunk = xs[i:i + size]
@@ -162,7 +164,9 @@ def quantize_fp16(src: Path, dst: Path) -> dict[str, Any]:
 
     model = onnx.load(str(src))
     try:
-        model16 = float16.convert_float_to_float16(model, keep_io_types=True)
+        with warnings.catch_warnings():   # one "truncated to 1e-07" warning per tiny weight
+            warnings.simplefilter("ignore", UserWarning)
+            model16 = float16.convert_float_to_float16(model, keep_io_types=True)
     except Exception as exc:  # noqa: BLE001
         raise UnsupportedError(f"FP16 conversion failed: {_first_line(exc)}") from exc
     onnx.save(model16, str(dst), save_as_external_data=_large(src))

@@ -66,7 +66,9 @@ def convert_keras(src: str | os.PathLike, dst: str | os.PathLike, mode: str, *, 
         if mode == "tflite-int8":
             fd, calib_path = tempfile.mkstemp(prefix=".calib.", suffix=".npy", dir=dst.parent)
             os.close(fd)
-            np.save(calib_path, np.ascontiguousarray(calib_x[:samples].astype(np.float32)))
+            n = int(min(samples, len(calib_x)))
+            pick = np.linspace(0, len(calib_x) - 1, n).round().astype(int)   # spread over the data set
+            np.save(calib_path, np.ascontiguousarray(calib_x[pick].astype(np.float32)))
         return run_step("engines.quantize_tflite:convert_child",
                         {"src": str(src), "dst": str(dst), "mode": mode, "calib_path": calib_path,
                          "samples": int(samples)}, what=f"TFLite conversion ({mode})", task=task,

@@ -156,10 +156,13 @@ def generate_resnet18(out_dir: str | os.PathLike, image_size: int = 224,
     return _generate("ResNet18", stem, out_dir, {"image_size": image_size}, task)
 
 
-def generate_tiny_bert(out_dir: str | os.PathLike, seq_len: int = 128,
-                       task: TaskContext | None = None) -> dict[str, Any]:
-    """A 4-layer BERT-like encoder (hidden 256, ~5.3 M parameters) with seeded random weights."""
-    return _generate("TinyBert", "tiny_bert", out_dir, {"seq_len": seq_len}, task)
+def generate_tiny_bert(out_dir: str | os.PathLike, seq_len: int = 128, task: TaskContext | None = None,
+                       **sizes: int) -> dict[str, Any]:
+    """A 4-layer BERT-like encoder (hidden 256, ~5.3 M parameters) with seeded random weights.
+
+    ``sizes`` overrides :class:`engines.zoo.TinyBert` arguments (vocab, hidden, layers, heads, ffn).
+    """
+    return _generate("TinyBert", "tiny_bert", out_dir, {"seq_len": seq_len, **sizes}, task)
 
 
 def copy_samples(dest: str | os.PathLike) -> Path:

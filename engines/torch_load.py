@@ -11,12 +11,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from engines.errors import ModelLoadError
 
@@ -53,12 +55,22 @@ def torch_file_kind(path: Path) -> str:
                          "nor a legacy pickle): the file is corrupt or has the wrong extension")
 
 
+@contextlib.contextmanager
+def _no_jit_deprecation() -> Iterator[None]:
+    """TorchScript is deprecated in torch 2.13 but it is the format users hand us: keep output clean."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*torch\.jit.*")
+        warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit.*")
+        yield
+
+
 def read_extra(path: Path) -> dict[str, Any]:
     """Workbench metadata stored in a TorchScript archive (arch, config, input specs)."""
     import torch
 
     extra = {ARCH_KEY: "", CONFIG_KEY: "", INPUTS_KEY: ""}
-    module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    with _no_jit_deprecation():
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     meta: dict[str, Any] = {"module": module, "arch": None, "config": {}, "inputs": None}
     if extra[ARCH_KEY]:
         meta["arch"] = _text(extra[ARCH_KEY])
@@ -86,14 +98,15 @@ def save_torchscript(module: Any, path: str | os.PathLike, example_inputs: tuple
         extra[INPUTS_KEY] = json.dumps([{"name": s.name, "shape": list(s.shape), "dtype": s.dtype}
                                         for s in input_specs])
     module = module.eval()
-    with torch.no_grad():
+    with torch.no_grad(), _no_jit_deprecation():
         traced = torch.jit.trace(module, example_inputs)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     # the archive's inner folder is named after the file: write under the final name in a temp folder
     with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as tmp_dir:
         tmp = Path(tmp_dir) / target.name
-        torch.jit.save(traced, str(tmp), _extra_files=extra)
+        with _no_jit_deprecation():
+            torch.jit.save(traced, str(tmp), _extra_files=extra)
         os.replace(tmp, target)
 
 

@@ -127,13 +127,30 @@ def train_keras_cnn(split: DigitsSplit, out_path: Path, epochs: int = 20,
 
 
 def _fix_zip_dates(path: Path) -> None:
-    """Rewrite a zip with fixed entry dates so a rebuild gives a byte-identical file."""
+    """Rewrite a .keras zip so a rebuild gives a byte-identical file.
+
+    Fixed entry dates, no ``date_saved``, and Keras's ``shared_object_id`` (a memory address) renumbered
+    consistently in order of appearance.
+    """
+    import json
+    import re
     import zipfile
 
     with zipfile.ZipFile(path) as zin:
         entries = [(info, zin.read(info.filename)) for info in zin.infolist()]
+    ids: dict[str, str] = {}
+
+    def renumber(m: re.Match) -> str:
+        return f'"shared_object_id": {ids.setdefault(m.group(1), str(len(ids) + 1))}'
+
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
         for info, data in entries:
+            if info.filename == "config.json":
+                data = re.sub(r'"shared_object_id": (\d+)', renumber, data.decode("utf-8")).encode("utf-8")
+            elif info.filename == "metadata.json":
+                meta = json.loads(data)
+                meta.pop("date_saved", None)
+                data = json.dumps(meta).encode("utf-8")
             fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             fixed.compress_type, fixed.external_attr = info.compress_type, 0o644 << 16
             zout.writestr(fixed, data)

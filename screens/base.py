@@ -5,9 +5,10 @@ An area screen subclasses :class:`WorkbenchScreen`, sets ``AREA`` to its id in
 State comes from ``self.app.session``; long work goes through
 ``workbench.tasks.run_task`` (or a :class:`screens.widgets.task_panel.TaskPanel`).
 When a model is (re)loaded the app posts :class:`workbench.events.ModelLoaded`
-to every area screen that exists; the default handler recomposes the body
-(override ``on_model_loaded`` to do less). A screen created later simply reads
-the session in ``compose_body``.
+to every area screen that exists; by default the body is recomposed. A screen
+that defines its own ``on_model_loaded`` replaces that default (Textual would
+otherwise call both handlers). A screen created later simply reads the session
+in ``compose_body``.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ class WorkbenchScreen(Screen):
         yield Static(f"{self.AREA or 'This area'} has nothing to show yet.", classes="placeholder")
 
     async def on_model_loaded(self, message: ModelLoaded) -> None:
-        """A new model is open: rebuild the body from the session."""
+        """A new model is open: rebuild the body from the session (unless a subclass handles it)."""
+        if type(self).on_model_loaded is not WorkbenchScreen.on_model_loaded:
+            return  # the subclass's own handler already ran
         await self.refresh_body()
 
     async def on_model_load_failed(self, message: ModelLoadFailed) -> None:

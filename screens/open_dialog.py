@@ -78,8 +78,6 @@ class OpenDialog(ModalScreen[Path | None]):
                 yield Button("Cancel", id="open-cancel", compact=True)
 
     def on_mount(self) -> None:
-        if getattr(getattr(self.app, "config", None), "deterministic", False):
-            self.query_one(Input).cursor_blink = False
         self.query_one(ModelTree).focus()
 
     def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:

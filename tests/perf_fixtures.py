@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +47,67 @@ class SlowRunner:
         self.calls.append(int(x.shape[0]))
         time.sleep(self.delay_s)
         return [x.sum(axis=1, keepdims=True)]
+
+
+def _pynvml():
+    import pynvml
+
+    return pynvml
+
+
+class FakeNvml(types.SimpleNamespace):
+    """NVML failure injection: the real pynvml error classes and constants, scripted answers.
+
+    Used only to drive the error paths (no GPU here); ``mode`` switches behaviour mid-run.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mode = "ok"
+        self.NVMLError = _pynvml().NVMLError
+        for name in ("NVML_TEMPERATURE_GPU", "NVML_CLOCK_SM", "NVML_CLOCK_MEM", "NVML_ERROR_GPU_IS_LOST",
+                     "NVML_ERROR_UNINITIALIZED", "NVML_ERROR_DRIVER_NOT_LOADED", "NVML_ERROR_NOT_FOUND"):
+            setattr(self, name, getattr(_pynvml(), name))
+        self.shutdowns = 0
+
+    def _check(self) -> None:
+        if self.mode == "fail":
+            raise _pynvml().NVMLError(_pynvml().NVML_ERROR_UNKNOWN)
+        if self.mode == "lost":
+            raise _pynvml().NVMLError(_pynvml().NVML_ERROR_GPU_IS_LOST)
+
+    def nvmlInit(self): pass
+    def nvmlShutdown(self): self.shutdowns += 1
+    def nvmlDeviceGetCount(self): return 1
+    def nvmlDeviceGetHandleByIndex(self, i): return f"h{i}"
+    def nvmlDeviceGetName(self, h): return b"Fake Test GPU"
+    def nvmlDeviceGetUUID(self, h): return "GPU-test"
+    def nvmlDeviceGetEnforcedPowerLimit(self, h): return 300_000
+
+    def nvmlDeviceGetUtilizationRates(self, h):
+        self._check()
+        return types.SimpleNamespace(gpu=37, memory=12)
+
+    def nvmlDeviceGetMemoryInfo(self, h):
+        self._check()
+        return types.SimpleNamespace(used=2 * 2**30, total=16 * 2**30, free=14 * 2**30)
+
+    def nvmlDeviceGetPowerUsage(self, h):
+        raise _pynvml().NVMLError(_pynvml().NVML_ERROR_NOT_SUPPORTED)   # a field this "driver" lacks
+
+    def nvmlDeviceGetTemperature(self, h, sensor):
+        self._check()
+        return 55
+
+    def nvmlDeviceGetClockInfo(self, h, kind):
+        self._check()
+        return 1400 if kind == _pynvml().NVML_CLOCK_SM else 5000
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h):
+        self._check()
+        return [types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=512 * 2**20),
+                types.SimpleNamespace(pid=1, usedGpuMemory=None)]
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, h):
+        self._check()
+        return []

@@ -10,10 +10,11 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 from workbench.config import Config
 from workbench.events import ModelLoaded, ModelLoadFailed, TaskDone
@@ -54,6 +55,11 @@ class WorkbenchApp(App):
             self.add_mode(area.id, _screen_factory(area.load))
         self._set_subtitle()
 
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # deterministic mode (tests, snapshots, recordings): no blinking cursors anywhere
+        if self.config.deterministic and hasattr(event.widget, "cursor_blink"):
+            event.widget.cursor_blink = False
+
     # -- startup ---------------------------------------------------------
     def on_mount(self) -> None:
         from workbench import metrics_service
@@ -80,6 +86,8 @@ class WorkbenchApp(App):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "area_key" and parameters:
             return any(a.key == parameters[0] and a.id in self._modes for a in available_areas())
+        if action in ("open_model", "help") and isinstance(self.screen, ModalScreen):
+            return False  # no dialog on top of a dialog
         return True
 
     def action_area_key(self, key: str) -> None:

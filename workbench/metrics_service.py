@@ -42,8 +42,10 @@ class MetricsService:
         self._widgets: list["Widget"] = []
         self._lock = threading.Lock()
         self._unsub: Callable[[], None] | None = None
+        self.started = False
 
     def start(self) -> "MetricsService":
+        self.started = True
         if self._unsub is None:
             self._unsub = self.sampler.subscribe(self._deliver)
         self.sampler.start()
@@ -93,6 +95,7 @@ def service_for(app: "App") -> MetricsService:
         deterministic = getattr(config, "deterministic", None)
         service = MetricsService(hz=hz, deterministic=deterministic)
         app.metrics_service = service  # type: ignore[attr-defined]
+    if not service.started:
         service.start()
     return service
 

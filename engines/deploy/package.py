@@ -13,6 +13,7 @@ refusing absolute paths, ``..``, links and device files.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -110,7 +111,9 @@ def build_package(model_path: str | os.PathLike, out_path: str | os.PathLike, *,
             "requirements": reqs, "variant": variant or {}}
     members = [MODEL_NAME, *extra, "code/inference.py", "code/requirements.txt", "code/workbench.json"]
     with atomic_path(out_path, suffix=".tar.gz") as tmp:
-        with tarfile.open(tmp, "w:gz") as tar:
+        # mtime 0 everywhere: the same variant always gives the same bytes (and sha256)
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, \
+                tarfile.open(fileobj=gz, mode="w") as tar:
             task.report(0.2, f"adding {model_path.name}")
             tar.add(model_path, arcname=MODEL_NAME, recursive=False, filter=_normalize)
             for f in extra:
@@ -130,6 +133,7 @@ def _normalize(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     info.mode = 0o644
+    info.mtime = 0
     return info
 
 

@@ -65,7 +65,7 @@ def deployments_dir() -> Any:
 
 def _is_not_found(exc: BaseException) -> bool:
     code, text = error_code(exc), error_text(exc)
-    return code in _NOT_FOUND or "Could not find" in text or "does not exist" in text or "No scalable" in text
+    return code in _NOT_FOUND or any(s in text for s in ("Could not find", "does not exist", "No scal"))
 
 
 class _Deployment:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from textual.command import CommandPalette
-from textual.widgets import Button, DataTable, Input, Static
+from textual.command import CommandList, CommandPalette
+from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 
 import workbench.nav as nav
 from screens.base import NavItem, WorkbenchScreen
@@ -142,9 +142,44 @@ async def test_open_dialog_tree_lists_only_folders_and_model_files(tmp_path):
                 break
         names = sorted(str(n.label) for n in tree.root.children)
         assert names == ["a.onnx", "b.tflite", "saved"]
+        tree.focus()
+        await pilot.press("o", "question_mark")     # app keys open no second dialog on top
+        await pilot.pause()
+        assert isinstance(app.screen, OpenDialog) and len(app.screen_stack) == 2
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, OverviewScreen)
+
+
+async def tree_names(pilot, tree: ModelTree, expect: list[str]) -> list[str]:
+    """The tree's top-level names once they equal ``expect`` (or whatever they are after 2 s)."""
+    names: list[str] = []
+    for _ in range(40):
+        await pilot.pause(0.05)
+        names = sorted(str(n.label) for n in tree.root.children)
+        if names == expect:
+            break
+    return names
+
+
+async def test_open_dialog_browses_a_plain_folder_and_goes_up(tmp_path):
+    sub = tmp_path / "models"
+    sub.mkdir()
+    (sub / "m.onnx").write_bytes(b"x")
+    app = make_app(load_default=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.push_screen(OpenDialog(tmp_path))
+        tree = app.screen.query_one(ModelTree)
+        assert await tree_names(pilot, tree, ["models"]) == ["models"]
+        app.screen.query_one(Input).value = str(sub)
+        await pilot.click("#open-ok")
+        await pilot.pause()
+        assert isinstance(app.screen, OpenDialog) and Path(tree.path) == sub
+        assert await tree_names(pilot, tree, ["m.onnx"]) == ["m.onnx"]
+        tree.focus()
+        await pilot.press("backspace")
+        await pilot.pause()
+        assert Path(tree.path) == tmp_path
 
 
 async def test_open_dialog_empty_path_asks_for_one_and_stays_open():
@@ -218,8 +253,9 @@ async def test_command_palette_lists_areas_and_opens_the_open_dialog():
         await pilot.press(*"open model")
         for _ in range(40):
             await pilot.pause(0.05)
-            if app.screen.query("CommandList Option"):
+            if app.screen.query_one(CommandList).option_count:
                 break
+        assert "Open model" in str(app.screen.query_one(CommandList).get_option_at_index(0).prompt)
         await pilot.press("enter")
         for _ in range(20):
             await pilot.pause(0.05)
@@ -276,10 +312,16 @@ class PanelScreen(WorkbenchScreen):
 
 
 def slow_engine(steps: int, *, task):
+    """Reports each step; with ``steps=0`` reports once and then waits (bounded) for a cancel."""
     for i in range(steps):
         task.report(i / steps, f"step {i}")
+        time.sleep(0.01)
+    if steps == 0:
+        task.report(0.5, "waiting for cancel")
+        deadline = time.monotonic() + 10
+        while not task.cancelled and time.monotonic() < deadline:
+            time.sleep(0.01)
         task.check()
-        time.sleep(0.02)
     return "finished"
 
 
@@ -293,12 +335,54 @@ async def test_task_panel_reports_progress_and_cancels():
         await pilot.pause()
         assert "count: done" in text_of(panel.query_one(".task-status", Static))
         assert panel.query_one(Button).disabled
-        panel.start("count", slow_engine, 10_000)
+        panel.start("count", slow_engine, 0)
         await pilot.pause(0.1)
         assert not panel.query_one(Button).disabled
+        assert "count: waiting for cancel" in text_of(panel.query_one(".task-status", Static))
+        assert panel.query_one(ProgressBar).progress == 50
         await pilot.click(".task-cancel")
         for _ in range(40):
             await pilot.pause(0.05)
             if "cancelled" in text_of(panel.query_one(".task-status", Static)):
                 break
         assert "count: cancelled" in text_of(panel.query_one(".task-status", Static))
+
+
+async def test_deterministic_mode_turns_off_animation_and_blinking(monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DETERMINISTIC", "1")
+    app = make_app(load_default=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.animation_level == "none"
+        await pilot.press("o")
+        await pilot.pause()
+        box = app.screen.query_one(Input)
+        box.focus()
+        await pilot.pause()
+        assert box.has_focus and box.cursor_blink is False
+
+
+class InPlaceScreen(WorkbenchScreen):
+    AREA = "fake"
+    composed = 0
+    handled = 0
+
+    def compose_body(self):
+        InPlaceScreen.composed += 1
+        yield Static("kept", id="kept")
+
+    async def on_model_loaded(self, message) -> None:
+        InPlaceScreen.handled += 1
+
+
+async def test_a_screen_with_its_own_model_loaded_handler_is_not_recomposed(monkeypatch, tiny, tmp_path):
+    monkeypatch.setattr(nav, "AREAS", [nav.AREAS[0], nav.Area("fake", "Fake", "2",
+                                                               "tests.functional.test_app_shell:InPlaceScreen")])
+    app = make_app(tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        before = InPlaceScreen.composed, InPlaceScreen.handled
+        app.open_model(tiny_onnx(tmp_path / "again.onnx"))
+        await settle(app, pilot)
+        assert (InPlaceScreen.composed, InPlaceScreen.handled) == (before[0], before[1] + 1)

@@ -6,6 +6,7 @@ listing moto's resources) and name the step and what was rolled back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -28,11 +29,19 @@ def moto_server():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def module_clients(moto_server):
+    with pytest.MonkeyPatch.context() as mp:
+        fake_credentials(mp)
+        yield make_clients("us-east-1", moto_server.url)
+
+
 @pytest.fixture
-def aws(moto_server, monkeypatch):
+def aws(moto_server, module_clients, monkeypatch):
+    """Fresh moto state and a copy of the clients (a test may wrap one of them)."""
     moto_server.reset()
     fake_credentials(monkeypatch)
-    clients = make_clients("us-east-1", moto_server.url)
+    clients = dataclasses.replace(module_clients)
     clients.s3.create_bucket(Bucket=BUCKET)
     return clients
 

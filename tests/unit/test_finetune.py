@@ -15,6 +15,15 @@ from engines.prune import prune_structured
 from engines.tasks import TaskContext
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models train fastest on one thread, and the 2-core test box is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _data(n: int = 240, seed: int = 0):
     """4 classes, each a bright quadrant on a noisy 1x8x8 image: learnable in a few epochs."""
     rng = np.random.default_rng(seed)

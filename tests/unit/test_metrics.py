@@ -6,7 +6,6 @@ import json
 import sys
 import threading
 import time
-import types
 from dataclasses import FrozenInstanceError
 
 import numpy as np
@@ -14,67 +13,9 @@ import pytest
 
 from engines.metrics import (NA, CpuSample, FixedSource, MetricsRecorder, Sampler, right_sizing_hint, summarize)
 from engines.nvml_probe import NvmlProbe
+from tests.perf_fixtures import FakeNvml
 
 pynvml = pytest.importorskip("pynvml")
-
-
-class FakeNvml(types.SimpleNamespace):
-    """NVML failure injection: the real pynvml error classes and constants, scripted answers.
-
-    Used only to drive the error paths (no GPU here); ``mode`` switches behaviour mid-run.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.mode = "ok"
-        self.NVMLError = pynvml.NVMLError
-        for name in ("NVML_TEMPERATURE_GPU", "NVML_CLOCK_SM", "NVML_CLOCK_MEM", "NVML_ERROR_GPU_IS_LOST",
-                     "NVML_ERROR_UNINITIALIZED", "NVML_ERROR_DRIVER_NOT_LOADED", "NVML_ERROR_NOT_FOUND"):
-            setattr(self, name, getattr(pynvml, name))
-        self.shutdowns = 0
-
-    def _check(self) -> None:
-        if self.mode == "fail":
-            raise pynvml.NVMLError(pynvml.NVML_ERROR_UNKNOWN)
-        if self.mode == "lost":
-            raise pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)
-
-    def nvmlInit(self): pass
-    def nvmlShutdown(self): self.shutdowns += 1
-    def nvmlDeviceGetCount(self): return 1
-    def nvmlDeviceGetHandleByIndex(self, i): return f"h{i}"
-    def nvmlDeviceGetName(self, h): return b"Fake Test GPU"
-    def nvmlDeviceGetUUID(self, h): return "GPU-test"
-    def nvmlDeviceGetEnforcedPowerLimit(self, h): return 300_000
-
-    def nvmlDeviceGetUtilizationRates(self, h):
-        self._check()
-        return types.SimpleNamespace(gpu=37, memory=12)
-
-    def nvmlDeviceGetMemoryInfo(self, h):
-        self._check()
-        return types.SimpleNamespace(used=2 * 2**30, total=16 * 2**30, free=14 * 2**30)
-
-    def nvmlDeviceGetPowerUsage(self, h):
-        raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)   # a field this "driver" lacks
-
-    def nvmlDeviceGetTemperature(self, h, sensor):
-        self._check()
-        return 55
-
-    def nvmlDeviceGetClockInfo(self, h, kind):
-        self._check()
-        return 1400 if kind == pynvml.NVML_CLOCK_SM else 5000
-
-    def nvmlDeviceGetComputeRunningProcesses(self, h):
-        self._check()
-        import os
-        return [types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=512 * 2**20),
-                types.SimpleNamespace(pid=1, usedGpuMemory=None)]
-
-    def nvmlDeviceGetGraphicsRunningProcesses(self, h):
-        self._check()
-        return []
 
 
 def test_nvml_missing_gives_no_gpu_and_cpu_still_sampled(monkeypatch):

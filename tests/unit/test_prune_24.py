@@ -91,3 +91,20 @@ def test_onnx_cancel_writes_nothing(tmp_path):
     with pytest.raises(Cancelled):
         prune_24_onnx(src, tmp_path / "m24.onnx", task=ctx)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+def test_torch_cancel_midway_leaves_every_weight_untouched():
+    net = tiny_torch_cnn()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    seen = []
+
+    def cancel_on_third(ev):
+        seen.append(ev)
+        if len(seen) == 3:
+            ctx.cancel()
+
+    ctx = TaskContext(on_progress=cancel_on_third)
+    with pytest.raises(Cancelled):
+        prune_24_torch(net, task=ctx)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k

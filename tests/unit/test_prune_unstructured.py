@@ -145,3 +145,18 @@ def test_onnx_without_float_weights_is_unsupported(tmp_path):
     with pytest.raises(UnsupportedError, match="no float"):
         prune_unstructured_onnx(src, tmp_path / "p.onnx", 0.5)
     assert not (tmp_path / "p.onnx").exists()
+
+
+def test_torch_cancel_before_zeroing_leaves_the_weights():
+    net = tiny_torch_cnn()
+    before = _weights(net)
+
+    def cancel_when_ranking(ev):
+        if ev.message.startswith("ranking"):
+            ctx.cancel()
+
+    ctx = TaskContext(on_progress=cancel_when_ranking)
+    with pytest.raises(Cancelled):
+        prune_unstructured_torch(net, 0.5, task=ctx)
+    for n, w in _weights(net).items():
+        assert torch.equal(w, before[n])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -93,5 +94,8 @@ def run(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print("\n".join(summary_lines(info, data_notes, layers=args.layers)))
+        try:
+            print("\n".join(summary_lines(info, data_notes, layers=args.layers)))
+        except BrokenPipeError:  # `workbench inspect m.onnx | head`
+            sys.stdout = open(os.devnull, "w")
     return 0

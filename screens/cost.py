@@ -1,0 +1,223 @@
+"""Cost: what the current variant costs to serve, from its measured throughput and latency.
+
+The table prices the benchmark of this machine on the instance it is taken to
+be, plus any instance the user gives a throughput for (shown as estimates),
+and serverless for the traffic profile. The chart is the break-even of
+serverless vs an always-on instance vs spot. The price catalog's date is
+always shown. The report is recomputed when the variant or its benchmark
+changes (``VariantsChanged`` / ``VariantSelected``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
+from textual_plotext import PlotextPlot
+
+from screens.base import WorkbenchScreen
+from screens.widgets.task_panel import TaskPanel
+from workbench.events import TaskDone, VariantSelected, VariantsChanged
+
+TASK = "cost"
+BASELINE_TASK = "baseline"
+REPORT_KEY = "cost_report"
+MEMORY = [(f"{m} MB", m) for m in (1024, 2048, 3072, 4096, 5120, 6144)]
+FIELDS = (("rps", "avg req/s", "5"), ("peak", "peak req/s", "50"), ("hours", "h/day", "24"))
+
+
+def usd(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return f"${x:,.2f}" if abs(x) >= 0.1 or x == 0 else f"${x:.3g}"
+
+
+class CostScreen(WorkbenchScreen):
+    AREA = "cost"
+    CSS_PATH = "cost.tcss"
+    BINDINGS = [Binding("r", "compute", "Recompute"), Binding("b", "baseline", "Build baseline")]
+
+    def compose_body(self) -> ComposeResult:
+        from workbench.cost_wiring import catalog_summary, session_target, target_label
+
+        s = self.session
+        self._target = session_target(s.model_path, s.workspace, s.selected_variant_id)
+        cat = catalog_summary()
+        catalog = f"Price catalog {cat['as_of']} ({cat['origin']})"
+        if cat["error"]:
+            catalog += f" — {cat['error']}"
+        with VerticalScroll(id="cost"):
+            yield Static(Text.assemble(("Pricing ", "bold"), target_label(self._target), "  ·  ",
+                                       (catalog, "italic")), id="cost-target")
+            with Horizontal(id="cost-form"):
+                for ident, label, value in FIELDS:
+                    yield Label(label, classes="cost-label")
+                    yield Input(value, id=f"cost-{ident}", compact=True, classes="cost-num")
+                yield Label("memory", classes="cost-label")
+                yield Select(MEMORY, value=2048, allow_blank=False, id="cost-memory", compact=True)
+            with Horizontal(id="cost-form2"):
+                yield Label("assume", classes="cost-label")
+                yield Input("", placeholder="INSTANCE=IPS, e.g. g4dn.xlarge=5000", id="cost-assume", compact=True)
+                yield Button("Compute", id="cost-go", compact=True, variant="primary", tooltip="recompute (r)")
+            yield TaskPanel("Idle", id="cost-task")
+            yield DataTable(id="cost-table", cursor_type="row", zebra_stripes=True)
+            yield PlotextPlot(id="cost-plot")
+            yield Static("", id="cost-notes")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#cost-table", DataTable)
+        for col in ("option", "inf/s", "basis", "$/hour", "$/1M", "n@peak", "$/month", "spot $/mo"):
+            table.add_column(col, key=col)
+        report = self.session.extras.get(REPORT_KEY)
+        if report and self._target is not None and report.get("target", {}).get("path") == str(self._target.path):
+            self.show_report(report)
+        elif self._target is not None:
+            self.action_compute()
+        else:
+            self._notes("No ONNX/TFLite variant yet: press b to build the baseline (export + benchmark).")
+        self._dirty = False
+
+    # -- actions --------------------------------------------------------------
+    def _options(self) -> dict[str, Any]:
+        vals = {}
+        for ident, label, _ in FIELDS:
+            raw = self.query_one(f"#cost-{ident}", Input).value.strip()
+            try:
+                vals[ident] = float(raw)
+            except ValueError:
+                raise ValueError(f"{label} must be a number, not {raw!r}") from None
+        return {"avg_rps": vals["rps"], "peak_rps": vals["peak"], "hours_per_day": vals["hours"],
+                "memory_mb": int(self.query_one("#cost-memory", Select).value),
+                "assumptions": self.query_one("#cost-assume", Input).value}
+
+    def action_compute(self) -> None:
+        from workbench.cost_wiring import compute_cost
+
+        try:
+            options = self._options()
+        except ValueError as exc:
+            self._notes(str(exc))
+            return
+        self.query_one(TaskPanel).start(TASK, compute_cost, self._target, options)
+
+    def action_baseline(self) -> None:
+        from workbench.cost_wiring import build_baseline
+
+        s = self.session
+        if s.model_path is None or s.workspace is None:
+            self._notes("Open a model first (o).")
+            return
+        self.query_one(TaskPanel).start(BASELINE_TASK, build_baseline, s.model_path, s.workspace, s.data_path)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cost-go":
+            event.stop()
+            self.action_compute()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_compute()
+
+    # -- variant changes ------------------------------------------------------------
+    async def on_variants_changed(self, message: VariantsChanged) -> None:
+        await self._variant_update()
+
+    async def on_variant_selected(self, message: VariantSelected) -> None:
+        await self._variant_update()
+
+    async def _variant_update(self) -> None:
+        self.session.extras.pop(REPORT_KEY, None)  # the figures behind it may have changed
+        if self.app.screen is self:
+            await self.refresh_body()
+        else:
+            self._dirty = True
+
+    async def on_screen_resume(self) -> None:
+        if getattr(self, "_dirty", False):
+            self._dirty = False
+            await self.refresh_body()
+
+    async def refresh_body(self) -> None:
+        await super().refresh_body()
+        self.on_mount()
+
+    def on_task_done(self, message: TaskDone) -> None:
+        if message.task == BASELINE_TASK and message.result:
+            self.session.selected_variant_id = self.session.selected_variant_id or message.result
+            self.app.broadcast(VariantsChanged)  # type: ignore[attr-defined]
+        elif message.task == TASK:
+            if message.error:
+                self._notes(f"Cost projection failed: {message.error}")
+            elif message.result is not None:
+                self.session.extras[REPORT_KEY] = message.result
+                self.show_report(message.result)
+
+    # -- drawing ----------------------------------------------------------------------
+    def _notes(self, text: str | Text) -> None:
+        self.query_one("#cost-notes", Static).update(text)
+
+    def show_report(self, r: dict[str, Any]) -> None:
+        table = self.query_one("#cost-table", DataTable)
+        table.clear()
+        for row in r["instances"]:
+            label = Text(row["label"], style="green" if row["label"] == "measured" else "yellow")
+            table.add_row(row["instance"], f"{row['ips']:,.0f}", label,
+                          f"{row['usd_per_hour']:.4f}" + ("" if row["price_label"] == "verified" else "*"),
+                          usd(row["cost_per_1m"]), str(row["instances_for_peak"]), usd(row["monthly_always_on"]),
+                          usd(row.get("monthly_spot")) + ("†" if row.get("monthly_spot") is not None else ""))
+        s = r.get("serverless")
+        if s:
+            table.add_row(f"serverless {s['memory_mb']}", "—", Text("measured", style="green"),
+                          f"{s['rate']['usd'] * 3600:.4f}", usd(s["cost_per_1m"]),
+                          f"{s['peak_concurrency']:.1f} conc", usd(s["monthly"]), "—")
+        self._draw_chart(r.get("break_even"))
+        self._notes(self._notes_text(r))
+
+    def _draw_chart(self, be: dict[str, Any] | None) -> None:
+        plot = self.query_one("#cost-plot", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title("monthly cost vs average req/s")
+        plt.xlabel("req/s")
+        plt.ylabel("USD/month")
+        if be:
+            plt.plot(be["rps"], be["serverless"], label="serverless", color="cyan")
+            plt.plot(be["rps"], be["instance"], label=f"{be['instance_name']} on-demand", color="red")
+            if be.get("spot"):
+                plt.plot(be["rps"], be["spot"], label="spot (derived)", color="green")
+        plot.refresh()
+
+    def _notes_text(self, r: dict[str, Any]) -> Text:
+        m, p = r["measured"], r["profile"]
+        t = Text()
+        t.append(f"Measured ({m['source']}): {m['ips']:,.0f}/s at batch {m['batch']}, mean "
+                 f"{m['latency_ms'].get('mean', 0):.3f} ms at batch {m.get('latency_batch', 1)}, "
+                 f"{m['threads']} threads, {m['device']}\n")
+        t.append(f"Traffic {p['avg_rps']:g} req/s avg, {p['peak_rps']:g} peak, {p['hours_per_day']:g} h/day: "
+                 f"{p['requests_per_month']:,.0f} requests/month\n")
+        be = r.get("break_even")
+        if be:
+            at = f"{be['break_even_rps']:.2f} req/s" if be["break_even_rps"] is not None else "not in range"
+            t.append(f"Break-even serverless vs {be['instance_name']}: {at}\n", style="bold")
+        g = r["gpu_vs_cpu"]
+        if g.get("missing"):
+            t.append(f"GPU vs CPU: {g['hint']}\n")
+        else:
+            t.append(f"GPU vs CPU per 1M: {g['cpu']['instance']} {usd(g['cpu']['cost_per_1m'])} vs "
+                     f"{g['gpu']['instance']} {usd(g['gpu']['cost_per_1m'])} ({g['cheaper'].upper()} "
+                     f"{g['ratio']:.1f}x cheaper)\n")
+        s = r.get("serverless")
+        if s:
+            t.append(f"Serverless: billed {s['billed_ms']} ms/request, {s['request_bytes']} B in + "
+                     f"{s['response_bytes']} B out; {s['label']}"
+                     + ("; THROTTLED at peak" if s["throttled_at_peak"] else "") + "\n")
+        for note in r["notes"][1:]:
+            t.append(f"• {note}\n", style="dim")
+        t.append("* unverified price   † spot is derived and for interruptible work, not serving\n", style="dim")
+        t.append(f"Price catalog {r['catalog']['as_of']}", style="italic")
+        return t

@@ -1,0 +1,243 @@
+"""Deploy: package the variant, preview every API call, check it locally, deploy to SageMaker, tear down.
+
+Plan (p) builds ``model.tar.gz`` and shows each call with its parameters and
+the monthly estimate; Local (l) serves the exact package on 127.0.0.1 under
+the container contract and invokes it; Deploy (d) asks for confirmation, then
+runs the plan with progress (rolled back entirely on any failure); Teardown
+(t) removes the endpoint and what was created with it. Credentials come from
+boto3's default chain and are never shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from screens.base import WorkbenchScreen
+from screens.widgets.task_panel import TaskPanel
+from workbench.events import TaskDone, VariantSelected, VariantsChanged
+
+PLAN, LOCAL, DEPLOY, TEARDOWN = "plan", "local check", "deploy", "teardown"
+STATE_KEY = "deploy_state"
+MEMORY = [(f"{m} MB", str(m)) for m in (1024, 2048, 3072, 4096, 5120, 6144)]
+# (field, label, default, css width class)
+ROWS = [
+    [("region", "region", "us-east-1", "w16"), ("name", "name", "", "w1fr")],
+    [("max_concurrency", "max conc", "5", "w5"), ("provisioned", "provisioned", "", "w5"),
+     ("instance_type", "instance", "ml.c5.xlarge", "w16"), ("initial_count", "count", "1", "w5"),
+     ("target_invocations", "target inv/min", "100", "w6")],
+    [("role_arn", "role ARN", "", "w1fr")],
+    [("bucket", "S3 bucket", "", "w24"), ("endpoint_url", "endpoint URL", "", "w1fr")],
+]
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Yes/No over the current screen; returns True only for an explicit yes."""
+
+    DEFAULT_CSS = """
+    ConfirmDialog { align: center middle; }
+    ConfirmDialog > Vertical { width: 80%; max-width: 100; height: auto; max-height: 90%;
+                               border: thick $warning; background: $surface; padding: 1 2; }
+    ConfirmDialog #confirm-text { height: auto; max-height: 20; }
+    ConfirmDialog Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
+    ConfirmDialog Button { margin-left: 2; }
+    """
+    BINDINGS = [Binding("escape", "no", "Cancel"), Binding("y", "yes", "Yes")]
+
+    def __init__(self, title: str, body: str, yes: str = "Yes") -> None:
+        super().__init__()
+        self.title_text, self.body, self.yes = title, body, yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.title_text, style="bold"))
+            with VerticalScroll(id="confirm-text"):
+                yield Static(self.body, markup=False)
+            with Horizontal():
+                yield Button("Cancel", id="confirm-no")
+                yield Button(self.yes, id="confirm-yes", variant="warning")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+
+class DeployScreen(WorkbenchScreen):
+    AREA = "deploy"
+    CSS_PATH = "deploy.tcss"
+    BINDINGS = [Binding("p", "plan", "Plan"), Binding("l", "local", "Local check"),
+                Binding("d", "deploy", "Deploy"), Binding("t", "teardown", "Teardown")]
+
+    def compose_body(self) -> ComposeResult:
+        from workbench.cost_wiring import session_target, target_label
+
+        s = self.session
+        self._target = session_target(s.model_path, s.workspace, s.selected_variant_id)
+        state = s.extras.setdefault(STATE_KEY, {})
+        form = state.get("form", {})
+        with VerticalScroll(id="deploy"):
+            yield Static(Text.assemble(("Deploying ", "bold"), target_label(self._target)), id="dp-target")
+            with Horizontal(classes="dp-row"):
+                yield Label("mode", classes="dp-label")
+                yield Select([("serverless", "serverless"), ("real-time", "realtime")], allow_blank=False,
+                             value=form.get("mode", "serverless"), id="dp-mode", compact=True)
+                yield Label("memory", classes="dp-label")
+                yield Select(MEMORY, value=form.get("memory_mb", "2048"), allow_blank=False, id="dp-memory_mb",
+                             compact=True)
+            for row in ROWS:
+                with Horizontal(classes="dp-row"):
+                    for key, label, default, width in row:
+                        yield Label(label, classes="dp-label")
+                        yield Input(form.get(key, default), id=f"dp-{key}", compact=True, classes=width,
+                                    placeholder="auto" if key == "name" else "")
+            with Horizontal(classes="dp-row", id="dp-buttons"):
+                yield Button("Plan", id="dp-plan-btn", compact=True, variant="primary", tooltip="dry run (p)")
+                yield Button("Local check", id="dp-local-btn", compact=True, tooltip="serve the package here (l)")
+                yield Button("Deploy", id="dp-deploy-btn", compact=True, variant="warning", tooltip="deploy (d)")
+                yield Button("Teardown", id="dp-teardown-btn", compact=True, variant="error", tooltip="remove (t)")
+            yield TaskPanel("Idle: plan first (p)", id="dp-task")
+            yield Static(state.get("plan_text", "No plan yet: press p for the dry run (nothing is created)."),
+                         id="dp-plan", markup=False)
+            yield Static(state.get("result_text", ""), id="dp-result", markup=False)
+
+    # -- form ----------------------------------------------------------------------
+    def form(self) -> dict[str, str]:
+        out = {"mode": str(self.query_one("#dp-mode", Select).value),
+               "memory_mb": str(self.query_one("#dp-memory_mb", Select).value)}
+        for row in ROWS:
+            for key, *_ in row:
+                out[key] = self.query_one(f"#dp-{key}", Input).value
+        return out
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.session.extras.setdefault(STATE_KEY, {})
+
+    def _start(self, name: str, fn: Any, *args: Any, **kw: Any) -> None:
+        panel = self.query_one(TaskPanel)
+        if panel.running:
+            self.notify("another deployment task is running", severity="warning")
+            return
+        panel.start(name, fn, *args, **kw)
+
+    def _show(self, ident: str, text: str) -> None:
+        self.state[f"{ident}_text"] = text
+        self.query_one(f"#dp-{ident}", Static).update(text)
+
+    # -- actions -------------------------------------------------------------------
+    def action_plan(self) -> None:
+        from workbench.deploy_wiring import plan_deploy
+
+        self.state["form"] = form = self.form()
+        self._start(PLAN, plan_deploy, self._target, form)
+
+    def action_local(self) -> None:
+        from workbench.deploy_wiring import local_flow
+
+        self.state["form"] = form = self.form()
+        self._start(LOCAL, local_flow, self._target, form)
+
+    def action_deploy(self) -> None:
+        prepared = self.state.get("prepared")
+        if prepared is None or self.state.get("planned_form") != self.form():
+            self._show("result", "Plan first (p): deploy runs exactly the plan you reviewed.")
+            return
+        from workbench.deploy_wiring import preview_lines
+
+        body = "\n".join(preview_lines(prepared))
+        spec = prepared.plan.spec
+        self.app.push_screen(ConfirmDialog(f"Create these resources in {spec.region}? They cost money until torn "
+                                           "down.", body, yes="Deploy"), self._confirmed_deploy)
+
+    def _confirmed_deploy(self, yes: bool | None) -> None:
+        if not yes:
+            self._show("result", "Deploy cancelled: nothing was created.")
+            return
+        from workbench.deploy_wiring import run_deploy
+
+        self._start(DEPLOY, run_deploy, self.state["prepared"])
+
+    def action_teardown(self) -> None:
+        form = self.form()
+        name = form["name"].strip() or self.state.get("last_endpoint", "")
+        if not name:
+            self._show("result", "Give the endpoint name to tear down (name field).")
+            return
+        self.app.push_screen(ConfirmDialog(f"Tear down endpoint {name} in {form['region']}?",
+                                           "Removes the endpoint, its config, model, autoscaling and the "
+                                           "uploaded model.tar.gz.", yes="Tear down"),
+                             lambda yes: self._confirmed_teardown(yes, name, form))
+
+    def _confirmed_teardown(self, yes: bool | None, name: str, form: dict[str, str]) -> None:
+        if yes:
+            from workbench.deploy_wiring import run_teardown
+
+            self._start(TEARDOWN, run_teardown, name, form["region"], form["endpoint_url"].strip() or None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        actions = {"dp-plan-btn": self.action_plan, "dp-local-btn": self.action_local,
+                   "dp-deploy-btn": self.action_deploy, "dp-teardown-btn": self.action_teardown}
+        if event.button.id in actions:
+            event.stop()
+            actions[event.button.id]()
+
+    # -- results -------------------------------------------------------------------------
+    def on_task_done(self, message: TaskDone) -> None:
+        if message.task not in (PLAN, LOCAL, DEPLOY, TEARDOWN):
+            return
+        if message.cancelled:
+            self._show("result", f"{message.task} cancelled.")
+            return
+        if message.error:
+            self._show("result", f"{message.task} failed: {message.error}")
+            return
+        r = message.result
+        if message.task == PLAN:
+            from workbench.deploy_wiring import preview_lines
+
+            self.state.update(prepared=r, planned_form=self.state.get("form"))
+            self._show("plan", "\n".join(["Plan (dry run, nothing created):", *preview_lines(r)]))
+            self._show("result", f"Package {r.package.path.name}: {r.package.size_bytes:,} bytes, sha256 "
+                                 f"{r.package.sha256[:12]}; press d to deploy or l to check it locally.")
+        elif message.task == LOCAL:
+            self._show("result", f"Local check passed: GET /ping {r.ping_status}, POST /invocations "
+                                 f"{r.invoke_status} in {r.latency_ms:.1f} ms (model load {r.model_load_ms:.1f} ms); "
+                                 f"outputs {r.output_shapes}")
+        elif message.task == DEPLOY:
+            self.state["last_endpoint"] = r.endpoint_name
+            latency = f"{r.invoke_latency_ms:.1f} ms" if r.invoke_latency_ms is not None else "n/a"
+            self._show("result", f"Endpoint {r.endpoint_name} is {r.status} ({r.mode}, {r.region}); test "
+                                 f"invocation {latency}: {r.response_preview[:80]}\nCreated: "
+                                 f"{', '.join(r.created)}\nTear down with t when done.")
+        elif message.task == TEARDOWN:
+            text = f"Teardown of {r['endpoint']}: removed {', '.join(r['removed']) or 'nothing'}"
+            if r["errors"]:
+                text += f"; errors: {'; '.join(r['errors'])}"
+            self._show("result", text)
+
+    async def on_variants_changed(self, message: VariantsChanged) -> None:
+        await self._variant_update()
+
+    async def on_variant_selected(self, message: VariantSelected) -> None:
+        await self._variant_update()
+
+    async def _variant_update(self) -> None:
+        """Another variant: the plan no longer applies; the form is kept."""
+        if self.query("#dp-mode"):
+            self.state["form"] = self.form()
+        self.state.pop("prepared", None)
+        self.state.pop("plan_text", None)
+        await self.refresh_body()
+

@@ -1,0 +1,279 @@
+"""Engine: build an ONNX Runtime optimized model, an AOTInductor package or a TensorRT engine.
+
+Choose the source variant, backend, precision, device and batch profile, then
+Build (b). The build runs in a thread worker through the :class:`TaskPanel`
+(cancel with x, Escape or the panel's button); its progress lines stream into
+the log, and the result card shows the measured build time, file size,
+fusions or layers, latency against the source and fidelity. What this machine
+cannot do (TensorRT, CUDA) is said up front, with how to install it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Checkbox, Input, Label, RichLog, Select, Static
+
+from screens.base import WorkbenchScreen
+from screens.widgets.task_panel import TaskPanel
+from workbench.events import TaskDone, TaskProgress, VariantsChanged
+from workbench.formatting import human_bytes
+
+BUILD_TASK = "engine build"
+STATUS_TASK = "engine backends"
+STATUS_KEY = "engine_backends"
+LAST_KEY = "engine_last_card"
+BACKENDS = [("ORT optimized", "ort"), ("AOTInductor", "aoti"), ("TensorRT", "tensorrt")]
+PRECISIONS = [("fp32", "fp32"), ("fp16", "fp16"), ("int8", "int8")]
+DEVICES = [("cpu", "cpu"), ("cuda", "cuda")]
+
+
+def probe_backends(task: Any = None) -> dict[str, Any]:
+    """What each backend needs and whether this machine has it (run in a worker: it imports torch)."""
+    from engines.build import backend_status
+
+    return backend_status()
+
+
+def availability(status: dict[str, Any] | None, backend: str, device: str,
+                 model_format: str | None) -> tuple[bool, str]:
+    """(can build, one paragraph saying so or exactly what is missing and how to install it)."""
+    if status is None:
+        return False, "Checking what this machine offers…"
+    if model_format is None:
+        return False, "No model open: press o to open one."
+    if backend == "tensorrt":
+        st = status["tensorrt"]
+        if st["available"]:
+            return True, f"✓ {st['detail']}"
+        return False, "✗ TensorRT cannot be used here:\n" + "\n".join(f"  • {m}" for m in st.get("missing", []))
+    if backend == "aoti":
+        st = status["aoti"]
+        if model_format not in ("torch", "torchscript", "torch_export"):
+            return False, ("✗ AOTInductor compiles PyTorch models and the open model is "
+                           f"{model_format}: open its .pt/.pt2 file, or choose ORT optimized.")
+        if device == "cuda" and "and CUDA" not in st["detail"]:
+            return False, "✗ AOTInductor for CUDA needs an NVIDIA GPU and a CUDA build of PyTorch."
+        return st["available"], ("✓ " if st["available"] else "✗ ") + st["detail"]
+    st = status["ort-cuda"] if device == "cuda" else status["ort"]
+    return st["available"], ("✓ " if st["available"] else "✗ ") + st["detail"]
+
+
+def _ms(lat: Any) -> str:
+    return f"{lat['p50']:.3f} ms" if isinstance(lat, dict) and lat.get("p50") is not None else "n/a"
+
+
+def card_table(c: dict[str, Any]) -> Table:
+    """The result card of an engine variant (``engines.build.builder.describe``)."""
+    t = Table(title=c["name"], show_header=False, expand=True, padding=(0, 1), title_justify="left")
+    t.add_column("what", style="bold", no_wrap=True)
+    t.add_column("value")
+    src = c.get("source") or {}
+    t.add_row("source", f"{src.get('name')} ({(src.get('id') or '')[:8]})")
+    t.add_row("build", "cached" if c.get("build_s") is None else f"{c['build_s']:.1f} s")
+    t.add_row("file", human_bytes(c.get("size_bytes")))
+    if c.get("nodes"):
+        t.add_row("graph", f"{c['nodes'][0]} → {c['nodes'][1]} nodes")
+        t.add_row("fusions", "\n".join(f"{f['fusion']} ×{f['count']}" for f in c.get("fusions") or []) or "none")
+    if c.get("layers") is not None:
+        t.add_row("layers", f"{c['layers']} ({', '.join(f'{k} {v}' for k, v in (c.get('precisions') or {}).items())})")
+    speed = f" ({c['speedup_p50']:.2f}x)" if c.get("speedup_p50") else ""
+    t.add_row("p50", f"{_ms(c.get('latency_ms'))} vs {_ms(src.get('latency_ms'))}{speed}")
+    tp = c.get("throughput") or {}
+    if tp:
+        t.add_row("throughput", f"{tp.get('ips', 0):,.0f}/s at batch {tp.get('batch')}")
+    fid = c.get("fidelity") or {}
+    if fid:
+        agree = fid.get("top1_agreement")
+        t.add_row("fidelity", (f"top-1 {agree:.2%}, " if agree is not None else "")
+                  + f"cos {fid.get('cosine', 0):.5f}, max err {fid.get('max_abs_err', 0):.2g}")
+    if c.get("accuracy") is not None:
+        t.add_row("accuracy", f"{c['accuracy']:.2%}")
+    for note in c.get("notes") or []:
+        t.add_row("note", Text(note, style="italic"))
+    return t
+
+
+class EngineScreen(WorkbenchScreen):
+    AREA = "engine"
+    CSS_PATH = "engine.tcss"
+
+    BINDINGS = [
+        Binding("b", "build", "Build"),
+        Binding("x", "cancel", "Cancel build"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="engine"):
+            with Horizontal(classes="en-row"):
+                yield Label("Source", classes="en-label")
+                yield Select(self._sources(), value="", allow_blank=False, compact=True, id="en-source")
+                yield Label("Backend", classes="en-label")
+                yield Select(BACKENDS, value="ort", allow_blank=False, compact=True, id="en-backend")
+            with Horizontal(classes="en-row"):
+                yield Label("Precision", classes="en-label")
+                yield Select(PRECISIONS, value="fp32", allow_blank=False, compact=True, id="en-precision")
+                yield Label("Device", classes="en-label")
+                yield Select(DEVICES, value="cpu", allow_blank=False, compact=True, id="en-device")
+                yield Label("Batch min/opt/max", classes="en-label")
+                for ident, value in (("en-min", "1"), ("en-opt", "8"), ("en-max", "32")):
+                    yield Input(value, id=ident, compact=True, classes="en-num")
+            with Horizontal(classes="en-row"):
+                yield Label("TRT workspace MB", classes="en-label")
+                yield Input("1024", id="en-wsmb", compact=True, classes="en-num")
+                yield Label("Timeout s", classes="en-label")
+                yield Input("900", id="en-timeout", compact=True, classes="en-num")
+                yield Checkbox("2:4 sparse", id="en-sparse", compact=True)
+                yield Button("Build", id="en-build", variant="primary", compact=True, tooltip="build the engine (b)")
+            yield Static(self._avail_text()[1], id="en-avail", markup=False)
+            yield TaskPanel("Idle: choose a backend and press b to build", id="en-task")
+            with Horizontal(id="en-results"):
+                yield RichLog(id="en-log", wrap=True, markup=False, min_width=20, max_lines=500)
+                yield Static(self._card(), id="en-card")
+
+    def on_mount(self) -> None:
+        if STATUS_KEY not in self.session.extras:
+            from workbench.tasks import run_task
+
+            run_task(self, STATUS_TASK, probe_backends)
+        self._refresh_avail()
+
+    async def refresh_body(self) -> None:
+        await super().refresh_body()
+        self._refresh_avail()
+
+    # -- state ---------------------------------------------------------------
+    def _sources(self) -> list[tuple[str, str]]:
+        options = [("baseline", "")]
+        for v in self.session.variants:
+            if v.status == "ok" and v.kind not in ("baseline", "engine") and v.format == "onnx":
+                options.append((v.name[:40], v.id))
+        return options
+
+    def _value(self, ident: str) -> Any:
+        return self.query_one(f"#{ident}", Select).value
+
+    def _avail_text(self) -> tuple[bool, str]:
+        info = self.session.model_info
+        try:
+            backend, device = self._value("en-backend"), self._value("en-device")
+        except Exception:  # not composed yet
+            backend, device = "ort", "cpu"
+        return availability(self.session.extras.get(STATUS_KEY), backend, device, info.format if info else None)
+
+    def _refresh_avail(self) -> None:
+        ok, text = self._avail_text()
+        self.query_one("#en-avail", Static).update(text)
+        self.query_one("#en-avail", Static).set_class(not ok, "-missing")
+        self.query_one("#en-build", Button).disabled = not ok or self._panel().running
+
+    def _card(self) -> Any:
+        last = self.session.extras.get(LAST_KEY)
+        if last is not None:
+            return card_table(last)
+        return "The result card appears here: build time, file size, fusions or layers, latency and fidelity."
+
+    def _panel(self) -> TaskPanel:
+        return self.query_one("#en-task", TaskPanel)
+
+    def _log(self, text: str) -> None:
+        self.query_one("#en-log", RichLog).write(text)
+
+    def _int(self, ident: str, name: str, low: int) -> int:
+        raw = self.query_one(f"#{ident}", Input).value.strip()
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+        if value < low:
+            raise ValueError(f"{name} must be at least {low}")
+        return value
+
+    # -- events --------------------------------------------------------------
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self._refresh_avail()
+
+    def on_variants_changed(self, message: VariantsChanged) -> None:
+        """New quantized or pruned variants become sources to build from."""
+        select = self.query_one("#en-source", Select)
+        current, options = select.value, self._sources()
+        select.set_options(options)
+        if any(value == current for _, value in options):
+            select.value = current
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "en-build":
+            event.stop()
+            self.action_build()
+
+    def action_cancel(self) -> None:
+        if self._panel().cancel():
+            self._log("cancel requested: the build stops at its next check, nothing is kept")
+
+    def action_build(self) -> None:
+        from engines.build.builder import BuildOptions, build_for_model
+
+        s = self.session
+        ok, text = self._avail_text()
+        if not ok:
+            self.app.notify(text.splitlines()[0], severity="warning")
+            return
+        if self._panel().running:
+            self.app.notify("A build is already running: wait or cancel it (x).", severity="warning")
+            return
+        try:
+            profile = (self._int("en-min", "min batch", 1), self._int("en-opt", "opt batch", 1),
+                       self._int("en-max", "max batch", 1))
+            if not profile[0] <= profile[1] <= profile[2]:
+                raise ValueError("batch profile needs min <= opt <= max")
+            opts = BuildOptions(device=self._value("en-device"), sparse=self.query_one("#en-sparse", Checkbox).value,
+                                workspace_mb=self._int("en-wsmb", "workspace MB", 16),
+                                timeout_s=float(self._int("en-timeout", "timeout", 1)), trust_pickle=s.trust_pickle)
+        except ValueError as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        backend, precision = self._value("en-backend"), self._value("en-precision")
+        source = self._value("en-source") or None
+        self.query_one("#en-log", RichLog).clear()
+        self._log(f"build {backend} {precision} on {opts.device}, batch {profile[0]}/{profile[1]}/{profile[2]}, "
+                  f"from {'the baseline' if source is None else source[:8]}")
+        self._panel().start(BUILD_TASK, build_for_model, s.model_path, backend, precision, variant=source,
+                            data=s.data_path, workspace=s.workspace, profile=profile, options=opts)
+        self._refresh_avail()
+
+    def on_task_progress(self, message: TaskProgress) -> None:
+        if message.task == BUILD_TASK and message.text != getattr(self, "_last_line", None):
+            self._last_line = message.text
+            pct = "" if message.fraction is None else f"{message.fraction:4.0%} "
+            self._log(f"{pct}{message.text}")
+
+    def on_task_done(self, message: TaskDone) -> None:
+        if message.task == STATUS_TASK:
+            message.stop()
+            self.session.extras[STATUS_KEY] = message.result or {
+                k: {"available": False, "detail": f"check failed: {message.error}", "missing": [message.error]}
+                for k in ("ort", "ort-cuda", "aoti", "tensorrt")}
+            self._refresh_avail()
+            return
+        if message.task != BUILD_TASK:
+            return
+        message.stop()
+        if message.cancelled:
+            self._log("cancelled: no engine was written")
+        elif message.error:
+            self._log(f"failed: {message.error}")
+            self.query_one("#en-card", Static).update(Text(f"Build failed: {message.error}", style="bold red"))
+        else:
+            from engines.build.builder import describe
+
+            card = describe(message.result)
+            self.session.extras[LAST_KEY] = card
+            self._log(f"done: {card['name']} ({card['id'][:8]}) is now a variant")
+            self.query_one("#en-card", Static).update(card_table(card))
+            self.app.broadcast(VariantsChanged)  # type: ignore[attr-defined]
+        self._refresh_avail()

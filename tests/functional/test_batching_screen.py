@@ -1,0 +1,167 @@
+"""The Batching screen with Pilot: real server start/stop, sweep, on/off comparison, Triton export, key latency."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+
+import httpx
+import numpy as np
+import pytest
+from rich.console import Console
+from textual import events
+from textual.widgets import Input, Static
+
+from screens.batching import COMPARE_KEY, SERVER_KEY, SWEEP_KEY, BatchingScreen
+from screens.widgets.task_panel import TaskPanel
+from tests.perf_fixtures import tiny_onnx
+from workbench.app import make_app
+
+pytestmark = pytest.mark.asyncio
+
+
+def plain(widget: Static, width: int = 100) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None, legacy_windows=False)
+    console.print(widget.content)
+    return console.file.getvalue().rstrip("\n")
+
+
+async def open_batching(app, pilot) -> BatchingScreen:
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.press("5")
+    await pilot.pause()
+    assert isinstance(app.screen, BatchingScreen)
+    return app.screen
+
+
+async def wait_task(app, pilot, screen, timeout: float = 60.0) -> None:
+    panel = screen.query_one("#bt-task", TaskPanel)
+    deadline = time.monotonic() + timeout
+    while panel.running and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+    assert not panel.running, "task did not finish in time"
+    await pilot.pause()
+
+
+@pytest.fixture
+def digits(samples_dir):
+    path = samples_dir / "digits_cnn.onnx"
+    if not path.is_file():
+        pytest.skip("sample_models/digits_cnn.onnx missing: run `workbench samples build`")
+    return path
+
+
+async def test_start_serve_and_stop_the_server(digits, samples_dir):
+    app = make_app(str(digits))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_batching(app, pilot)
+        assert plain(screen.query_one("#bt-server", Static)) == "Server stopped."
+        await pilot.press("s")
+        await wait_task(app, pilot, screen)
+        srv = app.session.extras[SERVER_KEY]
+        status = plain(screen.query_one("#bt-server", Static))
+        assert status.startswith(f"Serving at {srv.url}") and srv.url.startswith("http://127.0.0.1:")
+        x = np.load(samples_dir / "digits_test.npz")["x"][:4]
+        r = httpx.post(srv.url + "/invocations", json={"instances": x.tolist()}, timeout=10)
+        assert r.status_code == 200 and np.asarray(r.json()["predictions"]).shape == (4, 10)
+        await pilot.press("s")                                  # toggles: stop
+        await wait_task(app, pilot, screen)
+        assert not srv.running and SERVER_KEY not in app.session.extras
+        assert plain(screen.query_one("#bt-server", Static)) == "Server stopped."
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(srv.url + "/ping", timeout=2)
+
+
+async def test_sweep_recommends_and_triton_export_uses_it(digits):
+    app = make_app(str(digits))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_batching(app, pilot)
+        screen.query_one("#bt-max-batch", Input).value = "8"
+        screen.query_one("#bt-budget", Input).value = "1000"
+        await pilot.press("w")
+        await wait_task(app, pilot, screen)
+        sweep = app.session.extras[SWEEP_KEY]
+        assert [p.batch for p in sweep.points] == [1, 2, 4, 8]
+        rec = app.session.extras["batching_recommendation"]
+        assert rec["meets_budget"] and rec["max_batch"] == 8      # a tiny CNN fits 1 s easily
+        assert screen.query_one("#bt-max-batch", Input).value == "8"
+        assert screen.query_one("#bt-delay", Input).value == f"{rec['max_delay_ms']:g}"
+        await pilot.press("t")
+        await wait_task(app, pilot, screen)
+        config = app.session.workspace.root / "triton" / "digits_cnn" / "config.pbtxt"
+        text = config.read_text()
+        assert "max_batch_size: 8" in text and "dynamic_batching" in text
+        assert f"max_queue_delay_microseconds: {round(rec['max_delay_ms'] * 1000)}" in text
+
+
+async def test_compare_on_and_off_draws_both_curves(digits):
+    app = make_app(str(digits))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_batching(app, pilot)
+        screen.query_one("#bt-levels", Input).value = "1,4"
+        screen.query_one("#bt-requests", Input).value = "40"
+        await pilot.press("c")
+        await wait_task(app, pilot, screen, timeout=90)
+        result = app.session.extras[COMPARE_KEY]
+        for key in ("on", "off"):
+            assert [r["level"] for r in result[key]] == [1, 4]
+            assert all(r["ok"] == 40 and r["errors"] == {} for r in result[key])
+        assert result["stats_off"]["batch_sizes"] == {"1": 80}
+        assert result["stats_on"]["requests"] == 80
+        text = plain(screen.query_one("#bt-text", Static))
+        assert "batching on vs off" in text and "at concurrency 4" in text and "off p99" in text
+
+
+async def test_bad_settings_are_refused_with_a_message(digits):
+    app = make_app(str(digits))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_batching(app, pilot)
+        screen.query_one("#bt-levels", Input).value = "1,x"
+        await pilot.press("c")
+        await pilot.pause()
+        assert not screen.query_one("#bt-task", TaskPanel).running
+        assert any("levels must be whole numbers" in n.message for n in app._notifications)
+        screen.query_one("#bt-model", Input).value = "nope.onnx"
+        await pilot.press("w")
+        await pilot.pause()
+        assert not screen.query_one("#bt-task", TaskPanel).running
+        assert any("not an .onnx or .tflite file" in n.message for n in app._notifications)
+
+
+async def test_keys_answered_within_100ms_while_a_sweep_runs(digits, tmp_path):
+    heavy = tiny_onnx(tmp_path / "dense2k.onnx", in_features=2048, out_features=2048)   # ~10 ms at batch 64
+    app = make_app(str(digits))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_batching(app, pilot)
+        screen.query_one("#bt-model", Input).value = str(heavy)
+        screen.query_one("#bt-max-batch", Input).value = "64"
+        await pilot.press("w")
+        panel = screen.query_one("#bt-task", TaskPanel)
+        await pilot.pause(0.3)
+        assert panel.running
+        timings = []
+        for _ in range(8):
+            # Pilot.press waits for the whole process to be idle, which never happens while a sweep
+            # runs in a thread; so post the key as the driver does and time until it was handled
+            before = app.focused
+            key = events.Key("tab", None)
+            key.set_sender(app)
+            t0 = time.perf_counter()
+            app.post_message(key)
+            while app.focused is before and time.perf_counter() - t0 < 2.0:
+                await asyncio.sleep(0.001)
+            timings.append((time.perf_counter() - t0) * 1000)
+            assert app.focused is not before, "the key was never handled"
+            await asyncio.sleep(0.05)
+            if not panel.running:
+                break
+        assert len(timings) >= 3, "the sweep ended before keys could be timed"
+        panel.cancel()
+        await wait_task(app, pilot, screen)
+        shown = [round(t, 1) for t in timings]
+        # target: answered within 100 ms; the median must meet it, and on a shared 2-core box under load
+        # a single scheduling hiccup may not exceed 300 ms (benchmarks/perf_targets.py records the figures)
+        assert sorted(timings)[len(timings) // 2] < 100, f"key latency while sweeping: {shown} ms"
+        assert max(timings) < 300, f"key latency while sweeping: {shown} ms"

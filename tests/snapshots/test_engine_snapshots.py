@@ -1,0 +1,62 @@
+"""The Engine screen at 80x24 and 120x40: ORT selected, and TensorRT selected on a machine without it.
+
+Deterministic: WORKBENCH_DETERMINISTIC=1 (tests/conftest.py), the device pinned by
+tests/snapshots/conftest.py, and the backend probe pinned here to what a CPU-only
+machine without TensorRT reports (the real probe's wording, from ``missing_parts``).
+"""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Select
+
+from engines.build.tensorrt_env import EnvFacts, tensorrt_status
+from workbench.app import make_app
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+def _cpu_only_status(task=None):
+    trt = tensorrt_status(EnvFacts())
+    return {
+        "ort": {"available": True, "detail": "onnxruntime (CPU)"},
+        "ort-cuda": {"available": False, "detail": "onnxruntime here is the CPU build: pip install onnxruntime-gpu"},
+        "aoti": {"available": True, "detail": "torch (CPU); C++ compiler g++ found; needs a PyTorch model (.pt/.pt2)"},
+        "tensorrt": {"available": False, "detail": trt["summary"], "missing": trt["missing"]},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _pinned_probe(monkeypatch):
+    monkeypatch.setattr("screens.engine.probe_backends", _cpu_only_status)
+
+
+def _engine_screen(backend: str | None = None):
+    async def run_before(pilot) -> None:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("3")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if backend:
+            pilot.app.screen.query_one("#en-backend", Select).value = backend
+        await pilot.pause()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_engine_screen_ort(snap_compare, size, samples_dir):
+    if not (samples_dir / "digits_cnn.onnx").is_file():
+        pytest.skip("sample models not built")
+    app = make_app(str(samples_dir / "digits_cnn.onnx"))
+    assert snap_compare(app, terminal_size=size, run_before=_engine_screen())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_engine_screen_tensorrt_missing(snap_compare, size, samples_dir):
+    if not (samples_dir / "digits_cnn.onnx").is_file():
+        pytest.skip("sample models not built")
+    app = make_app(str(samples_dir / "digits_cnn.onnx"))
+    assert snap_compare(app, terminal_size=size, run_before=_engine_screen("tensorrt"))

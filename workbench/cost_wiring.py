@@ -1,0 +1,82 @@
+"""Wiring between the Cost/Deploy screens and the engines: which variant, and the worker functions.
+
+Screens call these from thread workers (``TaskPanel.start``); engines are
+imported inside the functions so the screens stay free of model code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from engines.tasks import TaskContext
+
+PRICED_FORMATS = ("onnx", "tflite")
+
+
+def session_target(model_path: str | os.PathLike | None, workspace: Any = None,
+                   selected_id: str | None = None) -> Any:
+    """What to price/deploy: the selected variant, else the baseline, else the open ONNX model, else the
+    newest ONNX variant; None when there is nothing runnable."""
+    from engines.measured import Target
+
+    if workspace is not None:
+        ok = [v for v in workspace.variants() if v.status == "ok" and v.format in PRICED_FORMATS]
+        base = workspace.baseline()
+        order = [v for v in ok if v.id == selected_id] + ([base] if base is not None and base in ok else [])
+        if order:
+            v = order[0]
+            return Target(v.name, workspace.model_path(v), v.format, v, workspace)
+    if model_path is not None and Path(model_path).suffix.lower() == ".onnx" and Path(model_path).is_file():
+        return Target(Path(model_path).stem, Path(model_path), "onnx")
+    if workspace is not None:
+        onnx = [v for v in workspace.variants() if v.status == "ok" and v.format == "onnx"]
+        if onnx:
+            v = onnx[-1]
+            return Target(v.name, workspace.model_path(v), v.format, v, workspace)
+    return None
+
+
+def target_label(target: Any) -> str:
+    if target is None:
+        return "no runnable variant"
+    m = target.metrics
+    bench = "benchmarked" if (m.get("throughput") or {}).get("ips") else "not benchmarked yet"
+    kind = f"variant {target.variant.id[:8]}" if target.variant is not None else "model file"
+    return f"{target.name} ({kind}, {target.format}, {bench})"
+
+
+def catalog_summary() -> dict[str, Any]:
+    from engines.prices import BUNDLED, load_catalog
+
+    try:
+        cat = load_catalog()
+    except Exception as exc:  # a broken user catalog is reported, the screen still opens
+        return {"as_of": "?", "origin": "invalid", "error": str(exc)}
+    origin = "bundled" if cat.origin == str(BUNDLED) else "your prices.json"
+    return {"as_of": cat.as_of, "origin": origin, "error": None}
+
+
+def compute_cost(target: Any, options: dict[str, Any], *, task: TaskContext | None = None) -> dict[str, Any]:
+    """The cost report for ``target`` (benchmarks it first when it has no figures)."""
+    from engines.cost import parse_assumptions
+    from engines.cost_report import CostOptions, project_costs
+    from engines.errors import WorkbenchError
+
+    if target is None:
+        raise WorkbenchError("no ONNX or TFLite variant to price: open an ONNX model or build the baseline (b)")
+    opts = dict(options)
+    raw = opts.pop("assumptions", "") or ""
+    opts["assumptions"] = parse_assumptions([a for a in raw.replace(",", " ").split() if a])
+    return project_costs(target, CostOptions(**opts), task=task)
+
+
+def build_baseline(model_path: str | os.PathLike, workspace: Any, data_path: str | os.PathLike | None = None,
+                   *, task: TaskContext | None = None) -> str:
+    """Export the open model to the workspace's baseline variant (ONNX or TFLite) and benchmark it."""
+    from engines.optimize import ensure_baseline
+    from engines.optimize_context import open_context
+
+    ctx = open_context(model_path, data=data_path, workspace=workspace)
+    return ensure_baseline(ctx, task).id

@@ -1,0 +1,97 @@
+"""Wiring between the Deploy screen and engines.deploy: form -> spec, and the worker functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engines.tasks import TaskContext
+
+NUMBERS = {"memory_mb": "memory", "max_concurrency": "max concurrency", "provisioned": "provisioned",
+           "initial_count": "initial count", "min_capacity": "min capacity", "max_capacity": "max capacity",
+           "target_invocations": "target invocations"}
+
+
+def spec_from_form(fields: dict[str, str]) -> Any:
+    """A :class:`DeploySpec` from the form's text values (numbers checked here, limits by validate)."""
+    from engines.deploy.spec import DeploySpec
+    from engines.errors import WorkbenchError
+
+    values: dict[str, Any] = {}
+    for key, raw in fields.items():
+        raw = str(raw).strip()
+        if key == "provisioned" and not raw:
+            values[key] = None
+        elif key in NUMBERS:
+            try:
+                values[key] = float(raw) if key == "target_invocations" else int(raw)
+            except ValueError:
+                raise WorkbenchError(f"{NUMBERS[key]} must be a whole number, not {raw!r}") from None
+        elif key == "endpoint_url":
+            values[key] = raw or None
+        else:
+            values[key] = raw
+    return DeploySpec(**values)
+
+
+def plan_deploy(target: Any, fields: dict[str, str], *, local: bool = False,
+                task: TaskContext | None = None) -> Any:
+    from engines.deploy.prepare import prepare
+    from engines.errors import WorkbenchError
+
+    if target is None:
+        raise WorkbenchError("no ONNX variant to deploy: open an ONNX model or build the baseline on the Cost screen")
+    return prepare(target, spec_from_form(fields), local=local, task=task)
+
+
+def preview_lines(prepared: Any) -> list[str]:
+    """The plan as numbered lines, the package shown by name and size rather than by local path."""
+    from workbench.formatting import human_bytes
+
+    plan = prepared.plan
+    lines = []
+    for i, step in enumerate(plan.steps, 1):
+        if step.step == "upload":
+            p = step.params
+            lines.append(f"{i}. s3.upload_file(model.tar.gz {human_bytes(p['SizeBytes'])} -> "
+                         f"s3://{p['Bucket']}/{p['Key']}, {'multipart' if p['Multipart'] else 'single PUT'})")
+        else:
+            lines.append(f"{i}. {step.line()}")
+    if plan.estimate:
+        lines.append(f"Estimated: {plan.estimate['summary']}")
+    lines += [f"warning: {w}" for w in plan.warnings]
+    return lines
+
+
+def run_local(prepared: Any, *, task: TaskContext | None = None) -> Any:
+    from engines.deploy.local import local_check
+
+    return local_check(prepared.package.path, prepared.request_body, prepared.plan.spec.content_type, task=task)
+
+
+def local_flow(target: Any, fields: dict[str, str], *, task: TaskContext | None = None) -> Any:
+    """Package (AWS-only checks skipped), then serve and invoke it locally, as one task."""
+    from engines.tasks import ensure_task
+
+    task = ensure_task(task)
+    prepared = plan_deploy(target, fields, local=True, task=task.sub(0.0, 0.6))
+    return run_local(prepared, task=task.sub(0.6, 1.0))
+
+
+def run_deploy(prepared: Any, *, task: TaskContext | None = None) -> Any:
+    from engines.deploy.aws import make_clients
+    from engines.deploy.sagemaker_ops import deploy
+
+    spec = prepared.plan.spec
+    clients = make_clients(spec.region, spec.endpoint_url)
+    return deploy(prepared.plan, clients, prepared.request_body, task=task)
+
+
+def run_teardown(name: str, region: str, endpoint_url: str | None = None, delete_s3: bool = True, *,
+                 task: TaskContext | None = None) -> dict[str, Any]:
+    from engines.deploy.aws import make_clients
+    from engines.deploy.sagemaker_ops import teardown
+    from engines.errors import WorkbenchError
+
+    if not name:
+        raise WorkbenchError("give the endpoint name to tear down")
+    return teardown(name, make_clients(region, endpoint_url or None), delete_s3=delete_s3, task=task)

@@ -1,0 +1,127 @@
+"""Glue between the Optimize screen and the engines: form -> recipe, worker bodies, table rows.
+
+The screen never touches model code: it calls :func:`apply_in_session` and
+:func:`tune_in_session` through ``workbench.tasks.run_task`` (they run in a
+thread worker) and reads display rows from :func:`table_rows` /
+:func:`chart_points`. Engines are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workbench.session import Session
+
+# Measurement settings for variants made from the UI (tests shorten them).
+MEASURE = {"iterations": 100, "budget_s": 2.0, "warmup": 5, "throughput_batch": 32}
+
+ORT_MODES = [("None (FP32)", "none"), ("FP16", "fp16"), ("INT8 static", "int8-static"),
+             ("INT8 dynamic", "int8-dynamic"), ("INT4 weight-only", "int4")]
+TFLITE_MODES = [("None (float)", "none"), ("TFLite INT8 full", "tflite-int8"),
+                ("TFLite dynamic", "tflite-dynamic"), ("TFLite FP16", "tflite-fp16")]
+PRUNE_MODES = [("structured", "structured"), ("unstructured", "unstructured"), ("2:4", "2:4")]
+
+
+def quant_modes(fmt: str | None) -> list[tuple[str, str]]:
+    return TFLITE_MODES if fmt in ("keras", "savedmodel") else ORT_MODES
+
+
+def mode_hint(mode: str) -> str:
+    """Which hardware a quantization mode speeds up."""
+    if mode == "none":
+        return "No quantization: the FP32 baseline (plus pruning, if any)."
+    if mode.startswith("tflite"):
+        from engines.quantize_tflite import SPEEDS_UP
+    else:
+        from engines.quantize_ort import SPEEDS_UP
+    return f"Speeds up: {SPEEDS_UP.get(mode, '')}"
+
+
+def cpu_line() -> str:
+    from engines.cpu_features import cpu_features, int8_outlook
+
+    cpu = cpu_features()
+    return f"CPU {cpu.model}: {int8_outlook(cpu)}"
+
+
+def get_context(session: "Session") -> Any:
+    """The session's optimization context, opened once per (model, data, workspace)."""
+    from engines.optimize_context import MeasureOptions, open_context
+
+    key = (str(session.model_path), str(session.data_path), str(session.workspace.root if session.workspace else ""))
+    cached = session.extras.get("optimize_ctx")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    ctx = open_context(session.model_path, data=session.data_path, workspace=session.workspace,
+                       trust_pickle=session.trust_pickle, info=session.model_info, measure=MeasureOptions(**MEASURE))
+    session.extras["optimize_ctx"] = (key, ctx)
+    return ctx
+
+
+def recipe_from_form(form: dict[str, Any]) -> Any:
+    from engines.recipes import Recipe
+
+    amount = int(form.get("prune_pct", 0)) / 100.0
+    mode = form.get("prune_mode", "structured")
+    prune_mode = "2:4" if mode == "2:4" and amount > 0 else (mode if amount > 0 else "none")
+    return Recipe(prune_mode=prune_mode, prune_amount=amount if prune_mode != "none" else 0.0,
+                  recover_epochs=int(form.get("recover_epochs", 0) or 0) if prune_mode != "none" else 0,
+                  quant=form.get("quant", "none"), quant_format=form.get("format", "qdq"),
+                  per_channel=bool(form.get("per_channel", True)), activation_type=form.get("act", "u8"),
+                  weight_type=form.get("weights", "s8"), calibration=form.get("calibration", "minmax"),
+                  calib_samples=int(form.get("calib_samples", 128) or 128))
+
+
+def apply_in_session(session: "Session", form: dict[str, Any], task: Any = None) -> dict[str, Any]:
+    """Worker body: build (or fetch) the variant for the form's recipe."""
+    from engines.optimize import apply_recipe
+
+    recipe = recipe_from_form(form)
+    ctx = get_context(session)
+    res = apply_recipe(ctx, recipe, task=task)
+    v = res.variant
+    return {"kind": "apply", "variant_id": v.id, "name": v.name, "status": v.status, "error": v.error,
+            "cached": res.cached, "seconds": res.seconds, "notes": res.notes}
+
+
+def tune_in_session(session: "Session", max_drop: float, budget_s: float, task: Any = None) -> dict[str, Any]:
+    """Worker body: auto-tune within ``max_drop`` points and ``budget_s`` seconds."""
+    from engines.tune import tune
+
+    res = tune(get_context(session), max_drop=max_drop, budget_s=budget_s, task=task)
+    return {"kind": "tune", "variant_id": res.recommended.id, "name": res.recommended.name, "status": "ok",
+            "error": None, "front": [v.id for v in res.front], "notes": res.notes, "quality": res.quality_key,
+            "tried": len(res.tried), "seconds": res.elapsed_s}
+
+
+def table_rows(session: "Session") -> tuple[list[dict[str, Any]], str]:
+    """Display rows (with deltas vs the baseline and Pareto marks) and the quality measure's name."""
+    from engines.pareto import pareto_ids, quality_key
+    from engines.report import variant_row
+
+    ws = session.workspace
+    if ws is None:
+        return [], "accuracy"
+    vs = ws.variants()
+    key = quality_key(vs)
+    front = pareto_ids(vs, key)
+    base = ws.baseline()
+    return [variant_row(v, base, key, front) for v in vs], key
+
+
+def chart_points(rows: list[dict[str, Any]], key: str, axis: str) -> list[dict[str, Any]]:
+    """(x = p50 ms or size KB, y = quality %) for every measured variant, with its Pareto mark."""
+    out = []
+    for r in rows:
+        if r["status"] != "ok":
+            continue
+        x = r["p50_ms"] if axis == "latency" else (r["size_bytes"] or 0) / 1024
+        q = r["accuracy"] if key == "accuracy" else (r["top1_agreement"] if r["top1_agreement"] is not None
+                                                    else r["cosine"])
+        if x is None or q is None:
+            continue
+        out.append({"name": r["name"], "x": float(x), "y": 100.0 * float(q), "id": r["id"],
+                    "front": r["pareto_latency"] if axis == "latency" else r["pareto_size"],
+                    "baseline": r["kind"] == "baseline"})
+    return out
