@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -153,6 +154,7 @@ def main() -> int:
         "machine": {"cpu": _cpu_name(), "platform": platform.platform(), "python": platform.python_version(),
                     "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "threads": args.threads, "rounds": args.rounds, "iters_per_round": args.iters, "models": {},
+        "load_average_start": [round(v, 2) for v in os.getloadavg()],
     }
     with tempfile.TemporaryDirectory(prefix="engine-targets-") as tmp:
         work = Path(tmp)
@@ -169,6 +171,7 @@ def main() -> int:
             print(f"{name}:", flush=True)
             result["models"][name] = {"ort": ort_section(name, onnx_path, x1, work, args),
                                       "aoti": aoti_section(name, pt_path, x1, work, args)}
+    result["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))

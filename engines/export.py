@@ -88,11 +88,12 @@ def export_to_onnx(module_or_path: Any, out_path: str | os.PathLike, example_inp
     task.report(0.0, "loading the PyTorch model")
     module, recorded, known_arch = _resolve_source(module_or_path, trust_pickle)
     arch = arch or known_arch
-    specs = list(input_spec) if input_spec else recorded
+    known = [s for s in (input_spec or []) if s.dtype != "unknown" and s.shape != ("?",)]
+    specs = known or recorded
     if example_inputs is None:
         if not specs:
-            raise WorkbenchError("the model's input shapes are unknown: pass an input spec, e.g. "
-                                 "--input-shape 1,3,224,224, to export it to ONNX")
+            raise WorkbenchError("the model's input shapes are unknown (TorchScript stores none): give its input "
+                                 "shape, e.g. [batch, 3, 224, 224] float32, to export it to ONNX")
         example_inputs = _example_from_specs(specs, batch=2 if dynamic_batch else 1)
     example_inputs = tuple(example_inputs)
     names = list(input_names or [s.name for s in specs or []])
@@ -134,6 +135,8 @@ def export_to_onnx(module_or_path: Any, out_path: str | os.PathLike, example_inp
         max_err, cos, batch = _compare(tmp, example_inputs, refs, names)
         if not checker_ok:
             notes.append("onnx.checker rejected the exported model")
+        if cos < 0.999:
+            notes.append(f"exported outputs differ from the source (cosine {cos:.4f}, max abs err {max_err:.3g})")
     _readable(out_path)
     if opset_used != opset:
         notes.append(f"exported at opset {opset_used} (asked {opset}): the exporter could not convert it")
@@ -144,10 +147,8 @@ def export_to_onnx(module_or_path: Any, out_path: str | os.PathLike, example_inp
 
 
 def _readable(path: Path) -> None:
-    """Temp files are created 0600; give the result the usual permissions (umask applied)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    path.chmod(0o666 & ~umask)
+    """Temp files are created 0600; give the exported model the usual rw-r--r--."""
+    path.chmod(0o644)
 
 
 def _export(kind: str, module: Any, args: tuple, path: Path, names: list[str], out_names: list[str],

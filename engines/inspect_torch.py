@@ -13,7 +13,7 @@ from typing import Any
 
 from engines.errors import ModelLoadError
 from engines.model_info import ModelInfo, TensorSpec
-from engines.torch_load import classify_torch_save, read_extra, torch_file_kind
+from engines.torch_load import classify_torch_save, load_exported_program, read_extra, torch_file_kind
 
 TORCH_DTYPES = {"float32": "float32", "float16": "float16", "float64": "float64", "bfloat16": "bfloat16",
                 "int64": "int64", "int32": "int32", "int8": "int8", "uint8": "uint8", "bool": "bool"}
@@ -146,11 +146,9 @@ def _schema_inputs(module: Any) -> list[TensorSpec]:
 
 
 def inspect_torch_export(path: Path, *, trust_pickle: bool = False) -> ModelInfo:
-    import torch
-
     if torch_file_kind(path) != "torch_export":
         raise ModelLoadError(f"{path.name} is not a torch.export program (.pt2): save it with torch.export.save")
-    ep = torch.export.load(str(path))
+    ep = load_exported_program(path, trust_pickle)
     sig = ep.graph_signature
     user_inputs = set(sig.user_inputs)
     inputs: list[TensorSpec] = []

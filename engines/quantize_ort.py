@@ -66,7 +66,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _large(path: Path) -> bool:
-    return Path(path).stat().st_size > 1_800_000_000
+    """Write the result with external data: the source is near protobuf's 2 GB limit or already uses it."""
+    path = Path(path)
+    siblings = (path.with_name(path.name + ".data"), path.with_suffix(".data"))
+    return path.stat().st_size > 1_800_000_000 or any(p.is_file() for p in siblings)
 
 
 class ArrayCalibrationReader:

@@ -95,8 +95,6 @@ class Recipe:
             kw.update(quant_format=d.quant_format, activation_type=d.activation_type, calibration=d.calibration)
         if self.quant not in ("int8-static", "int8-dynamic"):
             kw.update(per_channel=d.per_channel, weight_type=d.weight_type)
-        if self.quant == "int8-dynamic":
-            kw["weight_type"] = self.weight_type
         if not self.uses_calibration:
             kw["calib_samples"] = d.calib_samples
         if self.quant != "int4":

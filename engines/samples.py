@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.fsutil import atomic_dir, atomic_path, write_text_atomic
+from engines.fsutil import atomic_dir, atomic_path
 from engines.tasks import TaskContext, ensure_task
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "sample_models"

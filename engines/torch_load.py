@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 import warnings
 import zipfile
 from pathlib import Path
@@ -156,6 +157,68 @@ def _count_tensors(obj: Any, depth: int = 0) -> tuple[int, int] | None:
     return (n, total) if n else None
 
 
+_PT2_LOCK = threading.Lock()
+PT2_PICKLE_REFUSED = ("{name} holds pickled Python objects: torch.export.load would unpickle them, which runs code "
+                      "from the file, so it is refused; pass --trust-pickle only if you trust its source")
+
+
+def _pt2_pickled_entries(path: Path) -> list[str]:
+    """Names of payloads a .pt2 archive would hand to an unrestricted unpickler."""
+    bad = []
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            tail = name.split("/", 1)[-1]
+            if tail.startswith("data/constants/") and name.endswith(".json"):
+                try:
+                    config = json.loads(zf.read(name)).get("config", {})
+                except (ValueError, AttributeError):
+                    bad.append(name)
+                    continue
+                for fqn, meta in config.items():
+                    path_name = str(meta.get("path_name", ""))
+                    if meta.get("use_pickle") or path_name.startswith(("opaque_obj", "custom_obj")):
+                        bad.append(fqn)
+            elif tail.startswith("data/weights/") and name.endswith(".json"):
+                try:
+                    config = json.loads(zf.read(name)).get("config", {})
+                except (ValueError, AttributeError):
+                    bad.append(name)
+                    continue
+                bad += [fqn for fqn, meta in config.items() if meta.get("use_pickle")]
+    return bad
+
+
+def load_exported_program(path: str | os.PathLike, trust_pickle: bool = False) -> Any:
+    """``torch.export.load`` with every ``torch.load`` inside forced to ``weights_only=True``.
+
+    torch.export.load falls back to full unpickling for some payloads (sample inputs, pickled weights, opaque
+    constants); unless ``trust_pickle``, those are refused instead of executed.
+    """
+    import pickle
+
+    import torch
+
+    p = Path(path)
+    if trust_pickle:
+        return torch.export.load(str(p))
+    if _pt2_pickled_entries(p):
+        raise ModelLoadError(PT2_PICKLE_REFUSED.format(name=p.name))
+    with _PT2_LOCK:
+        real_load = torch.load
+
+        def weights_only_load(*args: Any, **kwargs: Any) -> Any:
+            kwargs["weights_only"] = True
+            return real_load(*args, **kwargs)
+
+        torch.load = weights_only_load
+        try:
+            return torch.export.load(str(p))
+        except pickle.UnpicklingError as exc:
+            raise ModelLoadError(PT2_PICKLE_REFUSED.format(name=p.name)) from exc
+        finally:
+            torch.load = real_load
+
+
 def load_torch_module(path: str | os.PathLike, trust_pickle: bool = False) -> Any:
     """A real ``torch.nn.Module`` for a .pt/.pth/.pt2 file (architecture rebuilt when it is known)."""
     import torch
@@ -170,7 +233,7 @@ def load_torch_module(path: str | os.PathLike, trust_pickle: bool = False) -> An
             return rebuild_from_arch(meta["module"], meta["arch"], meta["config"])
         return meta["module"]
     if kind == "torch_export":
-        return torch.export.load(str(p)).module()
+        return load_exported_program(p, trust_pickle).module()
     return classify_torch_save(p, trust_pickle)
 
 

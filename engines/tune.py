@@ -25,6 +25,8 @@ from engines.recipes import Recipe
 from engines.tasks import TaskContext, ensure_task
 from engines.workspace import Variant
 
+FINALISTS = 3   # qualifying variants re-timed side by side with the baseline before recommending
+
 FAST_INT8 = Recipe(quant="int8-static", quant_format="qdq", per_channel=True, activation_type="u8",
                    weight_type="s8", calibration="minmax")
 
@@ -40,6 +42,7 @@ class TuneResult:
     max_drop: float                  # points (percent)
     elapsed_s: float
     skipped: list[str] = field(default_factory=list)   # recipe labels not tried (budget)
+    raced: dict[str, float] = field(default_factory=dict)   # variant id -> p50 ms in the final race
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,7 +50,7 @@ class TuneResult:
                 "front": [v.id for v in self.front], "tried": [v.to_dict() for v in self.tried],
                 "qualifying": [v.id for v in self.qualifying], "quality_key": self.quality_key,
                 "max_drop_points": self.max_drop, "elapsed_s": round(self.elapsed_s, 2),
-                "skipped": self.skipped, "notes": self.notes}
+                "skipped": self.skipped, "raced_p50_ms": self.raced, "notes": self.notes}
 
 
 def has_weight_matmul(path: Any) -> bool:
@@ -118,6 +121,39 @@ def recommend(variants: list[Variant], baseline: Variant, key: str, max_drop: fl
     return best, qualifying
 
 
+def race(ctx: OptimizeContext, variants: list[Variant], *, rounds: int = 5, iters: int = 10,
+         task: TaskContext | None = None) -> dict[str, float]:
+    """Time the variants side by side (interleaved rounds, rotating order) at batch 1.
+
+    Returns each variant's median over rounds of its per-round median latency (ms): figures taken in
+    the same minutes, so a busy neighbour slows all of them alike and the comparison stays fair.
+    """
+    import numpy as np
+
+    from engines.bench import time_calls
+    from engines.runtime import example_feeds, open_runner
+
+    task = ensure_task(task)
+    runners = {v.id: open_runner(ctx.workspace.model_path(v), v.format, threads=ctx.threads) for v in variants}
+    feeds = {}
+    for vid, r in runners.items():
+        first = r.inputs[0].shape[0] if r.inputs and r.inputs[0].shape else None
+        batch = first if isinstance(first, int) and first > 0 else 1
+        feeds[vid] = example_feeds(r.inputs, batch=batch, data=ctx.x[:batch])
+    ids = list(runners)
+    medians: dict[str, list[float]] = {vid: [] for vid in ids}
+    for vid in ids:
+        time_calls(lambda vid=vid: runners[vid].run(feeds[vid]), warmup=3, iterations=1, budget_s=None,
+                   min_iterations=1)
+    for r in range(rounds):
+        task.report(r / rounds, f"side-by-side race, round {r + 1}/{rounds}")
+        for vid in ids[r % len(ids):] + ids[:r % len(ids)]:
+            t = time_calls(lambda vid=vid: runners[vid].run(feeds[vid]), warmup=1, iterations=iters,
+                           budget_s=None, min_iterations=1)
+            medians[vid].append(float(np.median(t)))
+    return {vid: float(np.median(m)) for vid, m in medians.items()}
+
+
 def tune(ctx: OptimizeContext, *, max_drop: float = 1.0, budget_s: float = 300.0, pruning: bool = True,
          recover_epochs: int = 3, task: TaskContext | None = None) -> TuneResult:
     """Search recipes for ``ctx``; see the module docstring."""
@@ -160,9 +196,19 @@ def tune(ctx: OptimizeContext, *, max_drop: float = 1.0, budget_s: float = 300.0
     pool = [baseline] + [v for v in tried if v.id != baseline.id]
     best, qualifying = recommend(pool, baseline, key, max_drop)
     front = pareto_front(pool, "latency", key)
+    finalists = sorted((v for v in qualifying if v.id != baseline.id), key=_latency)[:FINALISTS]
+    raced: dict[str, float] = {}
+    if finalists:
+        task.report(0.97, "timing the finalists side by side")
+        its = max(3, min(20, ctx.measure.iterations // 10))
+        raced = race(ctx, [baseline] + finalists, rounds=5, iters=its, task=task.sub(0.97, 1.0))
+        best = min([baseline] + finalists, key=lambda v: (raced[v.id], v.metrics.get("size_bytes") or 0))
+        b = raced[baseline.id]
+        notes.append("final side-by-side race (p50 ms, speedup): " + "; ".join(
+            f"{v.name} {raced[v.id]:.3g} ({b / raced[v.id]:.2f}x)" for v in [baseline] + finalists))
     if best.id == baseline.id and len(qualifying) == 1:
         notes.append(f"no variant stayed within {max_drop:g} point(s); the baseline is recommended")
     task.report(1.0, f"recommended: {best.name}")
     return TuneResult(baseline=baseline, recommended=best, front=front, tried=tried, qualifying=qualifying,
                       quality_key=key, max_drop=max_drop, elapsed_s=time.perf_counter() - t0, skipped=skipped,
-                      notes=notes)
+                      raced=raced, notes=notes)

@@ -70,7 +70,7 @@ class CostScreen(WorkbenchScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#cost-table", DataTable)
-        for col in ("option", "inf/s", "basis", "$/hour", "$/1M", "n@peak", "$/month", "spot $/mo"):
+        for col in ("option", "inf/s", "basis", "$/h", "$/1M", "n@pk", "$/month", "spot/mo"):
             table.add_column(col, key=col)
         report = self.session.extras.get(REPORT_KEY)
         if report and self._target is not None and report.get("target", {}).get("path") == str(self._target.path):
@@ -171,9 +171,8 @@ class CostScreen(WorkbenchScreen):
                           usd(row.get("monthly_spot")) + ("†" if row.get("monthly_spot") is not None else ""))
         s = r.get("serverless")
         if s:
-            table.add_row(f"serverless {s['memory_mb']}", "—", Text("measured", style="green"),
-                          f"{s['rate']['usd'] * 3600:.4f}", usd(s["cost_per_1m"]),
-                          f"{s['peak_concurrency']:.1f} conc", usd(s["monthly"]), "—")
+            table.add_row(f"serverless {s['memory_mb'] // 1024}G", "—", Text("measured", style="green"),
+                          f"{s['rate']['usd'] * 3600:.4f}", usd(s["cost_per_1m"]), "—", usd(s["monthly"]), "—")
         self._draw_chart(r.get("break_even"))
         self._notes(self._notes_text(r))
 

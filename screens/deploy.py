@@ -29,8 +29,8 @@ MEMORY = [(f"{m} MB", str(m)) for m in (1024, 2048, 3072, 4096, 5120, 6144)]
 # (field, label, default, css width class)
 ROWS = [
     [("region", "region", "us-east-1", "w16"), ("name", "name", "", "w1fr")],
-    [("max_concurrency", "max conc", "5", "w5"), ("provisioned", "provisioned", "", "w5"),
-     ("instance_type", "instance", "ml.c5.xlarge", "w16"), ("initial_count", "count", "1", "w5"),
+    [("max_concurrency", "serverless: max concurrency", "5", "w5"), ("provisioned", "provisioned", "", "w5")],
+    [("instance_type", "real-time: instance", "ml.c5.xlarge", "w16"), ("initial_count", "count", "1", "w5"),
      ("target_invocations", "target inv/min", "100", "w6")],
     [("role_arn", "role ARN", "", "w1fr")],
     [("bucket", "S3 bucket", "", "w24"), ("endpoint_url", "endpoint URL", "", "w1fr")],

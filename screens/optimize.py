@@ -59,7 +59,7 @@ class OptimizeScreen(WorkbenchScreen):
             yield Static("No model loaded — press o to open one", classes="placeholder")
             return
         modes = wiring.quant_modes(info.format)
-        first = "tflite-int8" if info.format in ("keras", "savedmodel") else "int8-static"
+        first = wiring.default_mode(info.format)
         with Horizontal(id="opt"):
             with VerticalScroll(id="opt-controls"):
                 yield Label("Quantization", classes="opt-title")
@@ -135,7 +135,9 @@ class OptimizeScreen(WorkbenchScreen):
             self.query_one(sel).display = quant == "int8-static"
         for sel in CALIBRATED:
             self.query_one(sel).display = quant in ("int8-static", "tflite-int8")
-        self.query_one("#mode-hint", Static).update(wiring.mode_hint(quant))
+        hint = self.query_one("#mode-hint", Static)
+        hint.update(wiring.mode_hint(quant))
+        hint.tooltip = wiring.mode_hint(quant)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "quant":
@@ -233,4 +235,5 @@ class OptimizeScreen(WorkbenchScreen):
     def _note(self, text: str, warn: bool = False) -> None:
         note = self.query_one("#opt-note", Static)
         note.update(("⚠ " if warn else "") + text)
+        note.tooltip = text   # the full text where the line is cut short
         note.set_class(warn, "-warn")

@@ -24,7 +24,13 @@ PRUNE_MODES = [("structured", "structured"), ("unstructured", "unstructured"), (
 
 
 def quant_modes(fmt: str | None) -> list[tuple[str, str]]:
+    if fmt == "tflite":
+        return [("None (already TFLite)", "none")]   # quantize the Keras/SavedModel source instead
     return TFLITE_MODES if fmt in ("keras", "savedmodel") else ORT_MODES
+
+
+def default_mode(fmt: str | None) -> str:
+    return {"keras": "tflite-int8", "savedmodel": "tflite-int8", "tflite": "none"}.get(fmt or "", "int8-static")
 
 
 def mode_hint(mode: str) -> str:

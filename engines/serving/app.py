@@ -72,10 +72,14 @@ async def _read_body(request: Any, limit: int, timeout_s: float) -> bytes:
                 raise RequestError(413, f"payload is over the {limit} byte limit")
             chunks.append(chunk)
 
+    from starlette.requests import ClientDisconnect
+
     try:
         await asyncio.wait_for(read(), timeout_s)
     except asyncio.TimeoutError:
         raise RequestError(408, f"the request body did not arrive within {timeout_s:g} s") from None
+    except ClientDisconnect:
+        raise RequestError(400, "the client disconnected before sending the whole body") from None
     return b"".join(chunks)
 
 

@@ -13,10 +13,10 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-COLUMNS = [("★", "pareto"), ("variant", "name"), ("acc %", "accuracy"), ("Δ pts", "delta"),
-           ("p50 ms", "p50"), ("× speed", "speedup"), ("KiB", "size"), ("agree %", "agree"),
+COLUMNS = [("★", "pareto"), ("variant", "name"), ("× speed", "speedup"), ("acc %", "accuracy"),
+           ("Δ pts", "delta"), ("p50 ms", "p50"), ("KiB", "size"), ("agree %", "agree"),
            ("p99 ms", "p99"), ("status", "status")]
-NAME_WIDTH = 26
+NAME_WIDTH = 25
 SORTABLE = ["name", "accuracy", "p50", "speedup", "size", "status"]
 
 
@@ -81,7 +81,7 @@ class VariantsTable(DataTable):
         if r.get("speedup") is not None and r["speedup"] < 1.0:
             speed.stylize("yellow")
         status = Text("ok" + (" ⚠" if r.get("notes") else ""), style="green")
-        return [star, name, _num(r["accuracy"], ".2f", 100), dtext, _num(r["p50_ms"], ".3f"), speed,
+        return [star, name, speed, _num(r["accuracy"], ".2f", 100), dtext, _num(r["p50_ms"], ".3f"),
                 _num(r["size_bytes"], ".1f", 1 / 1024), _num(r["top1_agreement"], ".1f", 100),
                 _num(r["p99_ms"], ".3f"), status]
 

@@ -60,7 +60,7 @@ async def test_measured_table_serverless_row_and_catalog_date(tiny):
         screen = await open_cost(pilot)
         table = rows(screen.query_one("#cost-table", DataTable))
         assert table[0][0] == "c7i.xlarge" and table[0][2] == "measured"
-        assert table[-1][0] == "serverless 2048"
+        assert table[-1][0] == "serverless 2G"
         assert "Price catalog 2026-07-20 (bundled)" in text_of(screen.query_one("#cost-target", Static))
         notes = text_of(screen.query_one("#cost-notes", Static))
         assert "Measured (measured now)" in notes and "Break-even serverless vs c7i.xlarge" in notes
@@ -79,7 +79,7 @@ async def test_assumption_adds_an_estimate_row_and_gpu_comparison(tiny):
         await wait_until(pilot, lambda: screen.query_one("#cost-table", DataTable).row_count == 3)
         table = rows(screen.query_one("#cost-table", DataTable))
         assert table[1][:3] == ["g4dn.xlarge", "50,000", "estimate"]
-        assert table[2][0] == "serverless 4096"
+        assert table[2][0] == "serverless 4G"
         assert "GPU vs CPU per 1M" in text_of(screen.query_one("#cost-notes", Static))
 
 

@@ -109,3 +109,22 @@ def test_sample_engine_variant_is_measured_and_cached(tmp_path, samples_dir):
     again = build_engine(ws, base.id, "ort", "fp32", profile=(1, 4, 8), data=data, options=FAST)
     assert again.id == v.id and again.created == v.created
     assert Workspace(ws.root).get(v.id).metrics["latency_ms"]["p50"] == v.metrics["latency_ms"]["p50"]
+
+
+def test_cli_build_json_then_by_variant_id(capsys, samples_dir, tmp_path):
+    from workbench.cli import main
+
+    model = samples_dir / "digits_cnn.onnx"
+    if not model.is_file():
+        pytest.skip("sample models not built yet")
+    args = ["--backend", "ort", "--ort-level", "extended", "--iterations", "20", "--seconds", "0.2",
+            "--max-batch", "8", "--workspace", str(tmp_path / "ws"), "--json"]
+    assert main(["build", str(model), *args]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["format"] == "onnx" and card["name"] == "ORT extended-opt fp32"
+    assert card["fidelity"]["top1_agreement"] == 1.0 and card["accuracy"] > 0.9
+    assert card["fusions"] and card["latency_ms"]["p50"] > 0
+    assert main(["build", card["source"]["id"][:8], "--model", str(model), *args]) == 0  # same recipe: cached
+    assert json.loads(capsys.readouterr().out)["id"] == card["id"]
+    assert main(["build", "nosuchvariant", "--model", str(model), *args]) == 2
+    assert "no variant matches 'nosuchvariant'" in capsys.readouterr().err

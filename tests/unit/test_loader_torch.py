@@ -130,3 +130,37 @@ def test_zoo_shapes_for_resnet_and_bert():
     ids = zoo.example_inputs("TinyBert", {"seq_len": 16, "vocab": 100}, batch=2)[0]
     with torch.no_grad():
         assert bert(ids).shape == (2, 2)
+
+
+class _Evil:
+    """Unpickling this creates a marker file: proof that code from the file ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pt2_with_a_malicious_pickle_is_refused_not_run(tmp_path):
+    import pickle
+
+    ep = torch.export.export(zoo.build("DigitsCNN"), (torch.zeros(2, 1, 8, 8),))
+    clean = tmp_path / "clean.pt2"
+    torch.export.save(ep, str(clean))
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt2"
+    with zipfile.ZipFile(clean) as zin, zipfile.ZipFile(evil, "w") as zout:
+        names = zin.namelist()
+        target = next(n for n in names if n.endswith("sample_inputs/model.pt"))
+        for name in names:
+            data = pickle.dumps(_Evil(str(marker))) if name == target else zin.read(name)
+            zout.writestr(name, data)
+    with pytest.raises(ModelLoadError) as exc:
+        inspect_model(evil)
+    assert "--trust-pickle" in str(exc.value)
+    with pytest.raises(ModelLoadError):
+        load_torch_module(evil)
+    assert not marker.exists()
+    assert torch.load.__name__ == "load"  # the temporary weights_only wrapper was removed
+    assert inspect_model(clean).format == "torch_export"

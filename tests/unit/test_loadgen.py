@@ -90,3 +90,13 @@ def test_cancel_stops_a_run(fast):
     from engines.errors import Cancelled
     with pytest.raises(Cancelled):
         run_concurrency(srv.url, body, ctype, 2, requests=1000, duration_s=5, task=task)
+
+
+def test_loadgen_cli_json(fast, capsys):
+    from workbench.cli import main
+
+    srv, _ = fast
+    assert main(["loadgen", srv.url, "--concurrency", "1,2", "--requests", "10", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["level"] for r in out["results"]] == [1, 2] and all(r["ok"] == 10 for r in out["results"])
+    assert main(["loadgen", srv.url, "--concurrency", "0"]) == 2

@@ -277,3 +277,28 @@ def test_burst_of_malformed_requests_keeps_server_up_and_memory_flat(server):
     assert len(codes) == 2000 and all(400 <= c < 500 for c in codes)
     assert grown < 16 * 2**20, f"RSS grew {grown / 2**20:.1f} MiB over 2,000 malformed requests"
     assert httpx.get(server.url + "/ping").status_code == 200
+
+
+def test_serve_command_runs_and_stops_on_ctrl_c(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    model = tiny_onnx(tmp_path / "cli.onnx")
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "serve", str(model), "--port", "0",
+                             "--max-batch", "4"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("serving cli (onnx) at http://127.0.0.1:"), first
+        url = first.split(" at ")[1].split()[0]
+        assert httpx.get(url + "/ping", timeout=5).status_code == 200
+        r = httpx.post(url + "/invocations", json=[[0.5] * 16], timeout=5)
+        assert r.status_code == 200 and len(r.json()["predictions"][0]) == 4
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

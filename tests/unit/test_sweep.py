@@ -76,3 +76,33 @@ def test_sweep_cli_json(tmp_path, capsys):
     (sw,) = out["sweeps"]
     assert [p["batch"] for p in sw["points"]] == [1, 4] and sw["budget_ms"] == 20.0
     assert main(["sweep", str(tmp_path / "m.pt")]) == 2      # not a runnable file: one-line error
+
+
+def test_targets_resolve_files_and_variant_ids(tmp_path):
+    import shutil
+
+    from engines.errors import UnsupportedError
+    from engines.serving.target import resolve_target, runnable_target
+    from engines.workspace import Workspace
+
+    model = tiny_onnx(tmp_path / "src.onnx")
+    t = resolve_target(str(model))
+    assert (t.path, t.format, t.variant_id) == (model.resolve(), "onnx", None)
+    pt = tmp_path / "m.pt"
+    pt.write_bytes(b"x")
+    with pytest.raises(UnsupportedError, match="cannot be run directly"):
+        resolve_target(str(pt))
+    with pytest.raises(WorkbenchError, match="--model"):
+        resolve_target("abc123")
+    ws = Workspace.for_model(model)
+
+    def build(folder):
+        shutil.copy(model, folder / "model.onnx")
+        return {"file": "model.onnx", "format": "onnx"}
+
+    v = ws.create({"kind": "copy", "src": "x"}, build, name="copy", kind="baseline")
+    t = resolve_target(v.id[:6], model=str(model))
+    assert t.variant_id == v.id and t.path == ws.model_path(v) and t.path.is_file()
+    assert runnable_target(pt, ws, None).variant_id == v.id        # a .pt source: the ONNX variant is served
+    assert runnable_target(model, None).path == model
+    assert runnable_target(pt, None) is None

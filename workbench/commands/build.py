@@ -122,8 +122,8 @@ def print_card(c: dict[str, Any], out: Any = None) -> None:
     src = c.get("source") or {}
     lines = [
         f"{c['name']} ({c['id'][:8]}) from {src.get('name')} ({(src.get('id') or '')[:8]})",
-        f"  build      {c['build_s']:.1f} s, file {c['size_bytes'] / 1024:.1f} KB" if c.get("build_s") is not None
-        else "  build      cached",
+        f"  build      {c['build_s']:.1f} s, file {(c.get('size_bytes') or 0) / 1024:.1f} KB"
+        if c.get("build_s") is not None else "  build      cached",
         f"  latency    p50 {_ms(c.get('latency_ms'))} (source {_ms(src.get('latency_ms'))}, "
         f"speedup {c.get('speedup_p50') or '-'}x, {c.get('threads')} threads, batch 1)",
     ]

@@ -1,0 +1,79 @@
+"""Cost and Deploy screens at 80x24 and 120x40.
+
+Deterministic: the priced variant carries fixed benchmark figures (recorded once, written into the
+workspace by the test like a stored benchmark), so no timing enters the frame; the package is
+byte-reproducible; the endpoint name is fixed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workbench.app import make_app
+from workbench.events import VariantSelected
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_models" / "digits_cnn.onnx"
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+METRICS = {"latency_ms": {"p50": 0.21, "p90": 0.25, "p95": 0.27, "p99": 0.35, "mean": 0.22},
+           "latency_batch": 1, "throughput": {"batch": 32, "ips": 21500.0}, "threads": 2, "device": "cpu"}
+
+pytestmark = pytest.mark.skipif(not SAMPLE.exists(), reason="sample_models/digits_cnn.onnx not built")
+
+
+async def seeded(pilot, area: str) -> None:
+    app = pilot.app
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    ws = app.session.workspace
+
+    def build(folder):
+        shutil.copy(SAMPLE, folder / "model.onnx")
+        return {"file": "model.onnx", "format": "onnx", "metrics": dict(METRICS)}
+
+    v = ws.create({"snapshot": "int8"}, build, name="int8 static", kind="quantized")
+    app.session.selected_variant_id = v.id
+    app.action_switch_area(area)
+    await pilot.pause()
+    app.screen.post_message(VariantSelected(v.id))
+    await settle(pilot)
+
+
+async def settle(pilot) -> None:
+    for _ in range(6):
+        await pilot.pause(0.05)
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_cost_screen(snap_compare, size):
+    async def run_before(pilot) -> None:
+        await seeded(pilot, "cost")
+        for _ in range(100):
+            if pilot.app.session.extras.get("cost_report"):
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
+
+    assert snap_compare(make_app(SAMPLE), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_deploy_screen_with_plan(snap_compare, size):
+    async def run_before(pilot) -> None:
+        await seeded(pilot, "deploy")
+        screen = pilot.app.screen
+        for key, value in (("role_arn", "arn:aws:iam::123456789012:role/WorkbenchSageMakerRole"),
+                           ("bucket", "wb-models"), ("name", "wb-digits-int8")):
+            screen.query_one(f"#dp-{key}").value = value
+        screen.action_plan()
+        for _ in range(200):
+            if screen.state.get("prepared") is not None or "failed" in screen.state.get("result_text", ""):
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
+
+    assert snap_compare(make_app(SAMPLE), terminal_size=size, run_before=run_before)
