@@ -17,6 +17,12 @@ from typing import Iterator
 from engines.errors import WorkbenchError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _raise_disk_error(exc: OSError, target: Path) -> None:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         raise WorkbenchError(f"disk full while writing {target}: free space and try again") from exc
@@ -39,6 +45,8 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():  # mkstemp makes 0600 files: give the result normal permissions
+            os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
     except OSError as exc:
         tmp_path.unlink(missing_ok=True)
@@ -59,6 +67,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
         _raise_disk_error(exc, target)
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

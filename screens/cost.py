@@ -69,9 +69,7 @@ class CostScreen(WorkbenchScreen):
             yield Static("", id="cost-notes")
 
     def on_mount(self) -> None:
-        table = self.query_one("#cost-table", DataTable)
-        for col in ("option", "inf/s", "basis", "$/h", "$/1M", "n@pk", "$/month", "spot/mo"):
-            table.add_column(col, key=col)
+        self._columns(self.query_one("#cost-table", DataTable))
         report = self.session.extras.get(REPORT_KEY)
         if report and self._target is not None and report.get("target", {}).get("path") == str(self._target.path):
             self.show_report(report)
@@ -160,9 +158,15 @@ class CostScreen(WorkbenchScreen):
     def _notes(self, text: str | Text) -> None:
         self.query_one("#cost-notes", Static).update(text)
 
+    @staticmethod
+    def _columns(table: DataTable) -> None:
+        for col in ("option", "inf/s", "basis", "$/h", "$/1M", "n@pk", "$/month", "spot/mo"):
+            table.add_column(col, key=col)
+
     def show_report(self, r: dict[str, Any]) -> None:
         table = self.query_one("#cost-table", DataTable)
-        table.clear()
+        table.clear(columns=True)  # header and rows sized together
+        self._columns(table)
         for row in r["instances"]:
             label = Text(row["label"], style="green" if row["label"] == "measured" else "yellow")
             table.add_row(row["instance"], f"{row['ips']:,.0f}", label,
