@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, DataTable, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 from textual_plotext import PlotextPlot
 
 from screens.base import WorkbenchScreen
@@ -28,12 +29,32 @@ BASELINE_TASK = "baseline"
 REPORT_KEY = "cost_report"
 MEMORY = [(f"{m} MB", m) for m in (1024, 2048, 3072, 4096, 5120, 6144)]
 FIELDS = (("rps", "avg req/s", "5"), ("peak", "peak req/s", "50"), ("hours", "h/day", "24"))
+FINETUNE = (("ft-hours", "fine-tune h", "", "cost-num"), ("ft-instance", "on", "g5.xlarge", "cost-inst"),
+            ("ft-ckpt", "ckpt h", "1", "cost-num"), ("ft-rate", "interrupt/h", "", "cost-num"))
 
 
 def usd(x: float | None) -> str:
     if x is None:
         return "—"
     return f"${x:,.2f}" if abs(x) >= 0.1 or x == 0 else f"${x:.3g}"
+
+
+def cost_table(r: dict[str, Any]) -> Table:
+    """One row per priced option: measured or estimate basis, $/1M, monthly always-on and spot."""
+    t = Table(expand=True, padding=(0, 1), pad_edge=False, box=None, header_style="bold")
+    for col in ("option", "inf/s", "basis", "$/h", "$/1M", "n@pk", "$/month", "spot/mo"):
+        t.add_column(col, justify="left" if col in ("option", "basis") else "right", no_wrap=True)
+    for row in r["instances"]:
+        label = Text(row["label"], style="green" if row["label"] == "measured" else "yellow")
+        t.add_row(row["instance"], f"{row['ips']:,.0f}", label,
+                  f"{row['usd_per_hour']:.4f}" + ("" if row["price_label"] == "verified" else "*"),
+                  usd(row["cost_per_1m"]), str(row["instances_for_peak"]), usd(row["monthly_always_on"]),
+                  usd(row.get("monthly_spot")) + ("†" if row.get("monthly_spot") is not None else ""))
+    s = r.get("serverless")
+    if s:
+        t.add_row(f"serverless {s['memory_mb'] // 1024}G", "—", Text("measured", style="green"),
+                  f"{s['rate']['usd'] * 3600:.4f}", usd(s["cost_per_1m"]), "—", usd(s["monthly"]), "—")
+    return t
 
 
 class CostScreen(WorkbenchScreen):
@@ -63,13 +84,16 @@ class CostScreen(WorkbenchScreen):
                 yield Label("assume", classes="cost-label")
                 yield Input("", placeholder="INSTANCE=IPS, e.g. g4dn.xlarge=5000", id="cost-assume", compact=True)
                 yield Button("Compute", id="cost-go", compact=True, variant="primary", tooltip="recompute (r)")
+            with Horizontal(id="cost-form3"):
+                for ident, label, value, width in FINETUNE:
+                    yield Label(label, classes="cost-label")
+                    yield Input(value, id=f"cost-{ident}", compact=True, classes=width)
             yield TaskPanel("Idle", id="cost-task")
-            yield DataTable(id="cost-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="cost-table")
             yield PlotextPlot(id="cost-plot")
             yield Static("", id="cost-notes")
 
     def on_mount(self) -> None:
-        self._columns(self.query_one("#cost-table", DataTable))
         report = self.session.extras.get(REPORT_KEY)
         if report and self._target is not None and report.get("target", {}).get("path") == str(self._target.path):
             self.show_report(report)
@@ -88,9 +112,17 @@ class CostScreen(WorkbenchScreen):
                 vals[ident] = float(raw)
             except ValueError:
                 raise ValueError(f"{label} must be a number, not {raw!r}") from None
+        ft: dict[str, Any] = {"instance": self.query_one("#cost-ft-instance", Input).value.strip()}
+        for key, ident, label in (("hours", "ft-hours", "fine-tune hours"), ("checkpoint_h", "ft-ckpt", "checkpoint"),
+                                  ("rate", "ft-rate", "interruptions/h")):
+            raw = self.query_one(f"#cost-{ident}", Input).value.strip()
+            try:
+                ft[key] = float(raw) if raw else None
+            except ValueError:
+                raise ValueError(f"{label} must be a number, not {raw!r}") from None
         return {"avg_rps": vals["rps"], "peak_rps": vals["peak"], "hours_per_day": vals["hours"],
                 "memory_mb": int(self.query_one("#cost-memory", Select).value),
-                "assumptions": self.query_one("#cost-assume", Input).value}
+                "assumptions": self.query_one("#cost-assume", Input).value, "finetune": ft}
 
     def action_compute(self) -> None:
         from workbench.cost_wiring import compute_cost
@@ -158,25 +190,8 @@ class CostScreen(WorkbenchScreen):
     def _notes(self, text: str | Text) -> None:
         self.query_one("#cost-notes", Static).update(text)
 
-    @staticmethod
-    def _columns(table: DataTable) -> None:
-        for col in ("option", "inf/s", "basis", "$/h", "$/1M", "n@pk", "$/month", "spot/mo"):
-            table.add_column(col, key=col)
-
     def show_report(self, r: dict[str, Any]) -> None:
-        table = self.query_one("#cost-table", DataTable)
-        table.clear(columns=True)  # header and rows sized together
-        self._columns(table)
-        for row in r["instances"]:
-            label = Text(row["label"], style="green" if row["label"] == "measured" else "yellow")
-            table.add_row(row["instance"], f"{row['ips']:,.0f}", label,
-                          f"{row['usd_per_hour']:.4f}" + ("" if row["price_label"] == "verified" else "*"),
-                          usd(row["cost_per_1m"]), str(row["instances_for_peak"]), usd(row["monthly_always_on"]),
-                          usd(row.get("monthly_spot")) + ("†" if row.get("monthly_spot") is not None else ""))
-        s = r.get("serverless")
-        if s:
-            table.add_row(f"serverless {s['memory_mb'] // 1024}G", "—", Text("measured", style="green"),
-                          f"{s['rate']['usd'] * 3600:.4f}", usd(s["cost_per_1m"]), "—", usd(s["monthly"]), "—")
+        self.query_one("#cost-table", Static).update(cost_table(r))
         self._draw_chart(r.get("break_even"))
         self._notes(self._notes_text(r))
 
@@ -219,6 +234,12 @@ class CostScreen(WorkbenchScreen):
             t.append(f"Serverless: billed {s['billed_ms']} ms/request, {s['request_bytes']} B in + "
                      f"{s['response_bytes']} B out; {s['label']}"
                      + ("; THROTTLED at peak" if s["throttled_at_peak"] else "") + "\n")
+        f = r.get("spot_finetune")
+        if f:
+            t.append(f"Fine-tuning {f['job_hours']:g} h on {f['instance']}: on-demand {usd(f['on_demand_cost'])}, "
+                     f"spot {usd(f['spot_cost'])} expected ({f['expected_hours']:.2f} h, "
+                     f"{f['expected_interruptions']:.2f} interruptions at {f['interruption_rate_per_hour']:.4f}/h: "
+                     f"{f['rate_note']})\n")
         for note in r["notes"][1:]:
             t.append(f"• {note}\n", style="dim")
         t.append("* unverified price   † spot is derived and for interruptible work, not serving\n", style="dim")

@@ -68,8 +68,17 @@ def compute_cost(target: Any, options: dict[str, Any], *, task: TaskContext | No
         raise WorkbenchError("no ONNX or TFLite variant to price: open an ONNX model or build the baseline (b)")
     opts = dict(options)
     raw = opts.pop("assumptions", "") or ""
+    finetune = opts.pop("finetune", None)
     opts["assumptions"] = parse_assumptions([a for a in raw.replace(",", " ").split() if a])
-    return project_costs(target, CostOptions(**opts), task=task)
+    report = project_costs(target, CostOptions(**opts), task=task)
+    if finetune and finetune.get("hours"):
+        from engines.cost import spot_finetune
+        from engines.prices import load_catalog
+
+        report["spot_finetune"] = spot_finetune(load_catalog(), finetune["instance"], finetune["hours"],
+                                                interruption_rate=finetune.get("rate"),
+                                                checkpoint_interval_h=finetune.get("checkpoint_h") or 1.0)
+    return report
 
 
 def build_baseline(model_path: str | os.PathLike, workspace: Any, data_path: str | os.PathLike | None = None,

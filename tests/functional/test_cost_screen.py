@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 from rich.console import Console
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from screens.cost import CostScreen
 from tests.functional.tiny_models import tiny_onnx
@@ -23,18 +23,26 @@ def text_of(widget: Static) -> str:
     return console.file.getvalue()
 
 
-def rows(table: DataTable) -> list[list[str]]:
-    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+def rows(screen) -> list[list[str]]:
+    """The cost table's rows as cells (split on runs of 2+ spaces)."""
+    import re
+
+    lines = [ln.strip() for ln in text_of(screen.query_one("#cost-table", Static)).splitlines() if ln.strip()]
+    return [re.split(r"\s{2,}", ln) for ln in lines[1:]]
 
 
 async def wait_until(pilot, predicate, tries: int = 200) -> None:
     for _ in range(tries):
         await pilot.pause(0.05)
-        if predicate():
+        try:
+            ok = predicate()
+        except (IndexError, LookupError):  # the body is being rebuilt
+            ok = False
+        if ok:
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()
             return
-    raise AssertionError(f"condition not reached: {[[str(c) for c in t.get_row_at(i)] for t in pilot.app.screen.query(DataTable) for i in range(t.row_count)]} {pilot.app.session.extras.get('cost_report', {}).get('target')}")
+    raise AssertionError(f"condition not reached: {rows(pilot.app.screen)} {text_of(pilot.app.screen.query_one('#cost-notes'))[:300]!r} {pilot.app.screen.query_one('TaskPanel .task-status').content!r}")
 
 
 async def open_cost(pilot) -> CostScreen:
@@ -45,7 +53,7 @@ async def open_cost(pilot) -> CostScreen:
     await pilot.pause()
     screen = app.screen
     assert isinstance(screen, CostScreen)
-    await wait_until(pilot, lambda: screen.query_one("#cost-table", DataTable).row_count > 0)
+    await wait_until(pilot, lambda: len(rows(screen)) > 0)
     return screen
 
 
@@ -58,7 +66,7 @@ async def test_measured_table_serverless_row_and_catalog_date(tiny):
     app = make_app(tiny)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_cost(pilot)
-        table = rows(screen.query_one("#cost-table", DataTable))
+        table = rows(screen)
         assert table[0][0] == "c7i.xlarge" and table[0][2] == "measured"
         assert table[-1][0] == "serverless 2G"
         assert "Price catalog 2026-07-20 (bundled)" in text_of(screen.query_one("#cost-target", Static))
@@ -75,12 +83,16 @@ async def test_assumption_adds_an_estimate_row_and_gpu_comparison(tiny):
         screen = await open_cost(pilot)
         screen.query_one("#cost-assume", Input).value = "g4dn.xlarge=50000"
         screen.query_one("#cost-memory").value = 4096
+        screen.query_one("#cost-ft-hours", Input).value = "10"
+        screen.query_one("#cost-ft-rate", Input).value = "0.05"
         await pilot.click("#cost-go")
-        await wait_until(pilot, lambda: screen.query_one("#cost-table", DataTable).row_count == 3)
-        table = rows(screen.query_one("#cost-table", DataTable))
+        await wait_until(pilot, lambda: len(rows(screen)) == 3)
+        table = rows(screen)
         assert table[1][:3] == ["g4dn.xlarge", "50,000", "estimate"]
         assert table[2][0] == "serverless 4G"
-        assert "GPU vs CPU per 1M" in text_of(screen.query_one("#cost-notes", Static))
+        notes = text_of(screen.query_one("#cost-notes", Static))
+        assert "GPU vs CPU per 1M" in notes
+        assert "Fine-tuning 10 h on g5.xlarge: on-demand $10.06" in notes and "at 0.0500/h: yours" in notes
 
 
 async def test_bad_inputs_are_reported_and_nothing_runs(tiny):
@@ -92,8 +104,10 @@ async def test_bad_inputs_are_reported_and_nothing_runs(tiny):
         await pilot.pause()
         assert "avg req/s must be a number, not 'lots'" in text_of(screen.query_one("#cost-notes", Static))
         screen.query_one("#cost-rps", Input).value = "5"
-        screen.query_one("#cost-assume", Input).value = "warp.drive=9"
-        await pilot.click("#cost-go")
+        assume = screen.query_one("#cost-assume", Input)
+        assume.value = "warp.drive=9"
+        assume.focus()
+        await pilot.press("enter")  # submitting any field recomputes
         await wait_until(pilot, lambda: "failed" in text_of(screen.query_one("#cost-notes", Static)))
         assert "no price for instance 'warp.drive'" in text_of(screen.query_one("#cost-notes", Static))
 
@@ -113,11 +127,11 @@ async def test_updates_when_the_selected_variant_or_its_benchmark_changes(tiny):
         v = ws.create({"test": "variant"}, build, name="int8 test", kind="quantized")
         app.session.selected_variant_id = v.id
         screen.post_message(VariantSelected(v.id))
-        await wait_until(pilot, lambda: rows(app.screen.query_one("#cost-table", DataTable))[0][1] == "400")
+        await wait_until(pilot, lambda: rows(app.screen)[0][1] == "400")
         screen = app.screen
         assert "int8 test" in text_of(screen.query_one("#cost-target", Static))
         assert app.session.extras["cost_report"]["measured"]["source"] == "variant benchmark"
         ws.update_metrics(v.id, throughput={"batch": 1, "ips": 800.0})
         screen.post_message(VariantsChanged())
-        await wait_until(pilot, lambda: rows(app.screen.query_one("#cost-table", DataTable))[0][1] == "800")
+        await wait_until(pilot, lambda: rows(app.screen)[0][1] == "800")
         assert app.session.extras["cost_report"]["instances"][0]["ips"] == 800.0

@@ -203,3 +203,16 @@ def test_digits_sample_package_classifies_like_onnxruntime(tmp_path):
                        headers={"Content-Type": ci.NPY, "Accept": ci.NPY})
     got = np.load(io.BytesIO(r.content))
     assert (got.argmax(1) == want.argmax(1)).all()
+
+
+def test_cli_deploy_local_serves_the_package_and_invokes_it(model, capsys):
+    from workbench.cli import main
+
+    assert main(["deploy", str(model), "--local", "--json", "--memory", "1024"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["local"]["ping_status"] == 200 and doc["local"]["invoke_status"] == 200
+    assert doc["local"]["url"].startswith("http://127.0.0.1:") and doc["local"]["latency_ms"] > 0
+    assert doc["package"]["members"][:2] == ["model.onnx", "code/inference.py"]
+    # serverless limits still apply locally; AWS-only fields (role, bucket) do not
+    assert main(["deploy", str(model), "--local", "--memory", "1000"]) == 2
+    assert "memory 1000 MB is not allowed" in capsys.readouterr().err

@@ -114,3 +114,17 @@ def _progress(seen, cancel_after=None, event=None):
             event.set()
 
     return TaskContext(on, cancel_event=event)
+
+
+def test_near_ties_go_to_the_more_faithful_variant():
+    from engines.tune import pick_fastest
+
+    pc = _v("per_channel", 0.95, 0)
+    pc.metrics["fidelity"] = {"top1_agreement": 1.0, "cosine": 0.99985}
+    pt = _v("per_tensor", 0.95, 0, size=90)
+    pt.metrics["fidelity"] = {"top1_agreement": 1.0, "cosine": 0.99979}
+    slow = _v("slow", 0.96, 0)
+    p50 = {"per_channel": 10.2, "per_tensor": 10.0, "slow": 12.0}
+    assert pick_fastest([pc, pt, slow], p50, "accuracy").id == "per_channel"   # 2% apart: a tie
+    p50["per_tensor"] = 9.0
+    assert pick_fastest([pc, pt, slow], p50, "accuracy").id == "per_tensor"    # 12% apart: really faster
