@@ -65,12 +65,13 @@ def _time_side_by_side(paths: dict[str, Path], threads: int, rounds: int, iters:
                   flush=True)
     return {k: {**percentiles(np.concatenate(v)), "samples": int(sum(len(a) for a in v)),
                 "round_medians": [round(float(np.median(a)), 3) for a in v],
+                "round_mins": [round(float(np.min(a)), 3) for a in v],
                 "quietest_round_median": round(float(min(np.median(a) for a in v)), 3)} for k, v in samples.items()}
 
 
-def _paired_speedup(lat: dict[str, dict], base: str, other: str) -> float:
+def _paired_speedup(lat: dict[str, dict], base: str, other: str, stat: str = "round_medians") -> float:
     """Median over rounds of (base median / other median) measured in the same round."""
-    ratios = [b / o for b, o in zip(lat[base]["round_medians"], lat[other]["round_medians"])]
+    ratios = [b / o for b, o in zip(lat[base][stat], lat[other][stat])]
     return float(np.median(ratios))
 
 
@@ -116,8 +117,13 @@ def resnet_section(work: Path, args) -> dict:
         "latency_ms": lat,
         "speedup_p50_pooled": {k: round(lat["fp32"]["p50"] / v["p50"], 3) for k, v in lat.items()},
         "speedup_paired": {k: round(_paired_speedup(lat, "fp32", k), 3) for k in lat},
+        "speedup_paired_min": {k: round(_paired_speedup(lat, "fp32", k, "round_mins"), 3) for k in lat},
+        "speedup_quietest_round": {k: round(lat["fp32"]["quietest_round_median"] / v["quietest_round_median"], 3)
+                                   for k, v in lat.items()},
         "speedup_note": ("speedup_paired (the target's figure) is the median over rounds of fp32's median / the "
-                         "variant's median in the same round; pooled p50s mix in rounds slowed by other processes"),
+                         "variant's median in the same round; pooled p50s mix in rounds slowed by other processes; "
+                         "speedup_paired_min uses each round's fastest run (least disturbed by other processes); "
+                         "speedup_quietest_round compares each model's fastest round median"),
         "load_average": {"before": before_load, "after": [round(v, 2) for v in os.getloadavg()]},
         "unstructured_onnx": unstructured,
         "semi_2_4_onnx": {"sparsity": round(r24.sparsity, 4), "layers": len(r24.layer_sparsity),

@@ -116,8 +116,6 @@ def explain_int8_slowdown(recipe: dict, cpu: CpuFeatures | None = None) -> str:
                            "so S8/S8 kernels add conversions; use U8 activations / S8 weights")
         if act == "u8" and wt == "u8":
             reasons.append("U8 weights: the fast x86 kernels take signed 8-bit weights; use S8 weights")
-        if not recipe.get("per_channel", True):
-            reasons.append("per-tensor weight scales cost accuracy, not speed; speed issues lie elsewhere")
         if not recipe.get("preprocessed", True):
             reasons.append("the graph was not pre-processed (quant_pre_process fuses Conv+BN and infers "
                            "shapes), leaving extra quantize/dequantize pairs")

@@ -136,15 +136,16 @@ def pick_fastest(variants: list[Variant], p50: dict[str, float], key: str, toler
 
 
 def race(ctx: OptimizeContext, variants: list[Variant], *, rounds: int = 5, iters: int = 10,
-         task: TaskContext | None = None) -> dict[str, float]:
+         task: TaskContext | None = None) -> dict[str, dict[str, float]]:
     """Time the variants side by side (interleaved rounds, rotating order) at batch 1.
 
-    Returns each variant's median over rounds of its per-round median latency (ms): figures taken in
-    the same minutes, so a busy neighbour slows all of them alike and the comparison stays fair.
+    Returns per variant the latency percentiles of all its race samples, with ``p50`` set to the median
+    over rounds of its per-round medians: figures taken in the same minutes, so a busy neighbour slows
+    all of them alike and the comparison stays fair.
     """
     import numpy as np
 
-    from engines.bench import time_calls
+    from engines.bench import percentiles, time_calls
     from engines.runtime import example_feeds, open_runner
 
     task = ensure_task(task)
@@ -155,17 +156,46 @@ def race(ctx: OptimizeContext, variants: list[Variant], *, rounds: int = 5, iter
         batch = first if isinstance(first, int) and first > 0 else 1
         feeds[vid] = example_feeds(r.inputs, batch=batch, data=ctx.x[:batch])
     ids = list(runners)
-    medians: dict[str, list[float]] = {vid: [] for vid in ids}
+    samples: dict[str, list[np.ndarray]] = {vid: [] for vid in ids}
     for vid in ids:
         time_calls(lambda vid=vid: runners[vid].run(feeds[vid]), warmup=3, iterations=1, budget_s=None,
                    min_iterations=1)
     for r in range(rounds):
         task.report(r / rounds, f"side-by-side race, round {r + 1}/{rounds}")
         for vid in ids[r % len(ids):] + ids[:r % len(ids)]:
-            t = time_calls(lambda vid=vid: runners[vid].run(feeds[vid]), warmup=1, iterations=iters,
-                           budget_s=None, min_iterations=1)
-            medians[vid].append(float(np.median(t)))
-    return {vid: float(np.median(m)) for vid, m in medians.items()}
+            samples[vid].append(time_calls(lambda vid=vid: runners[vid].run(feeds[vid]), warmup=1,
+                                           iterations=iters, budget_s=None, min_iterations=1))
+    out = {}
+    for vid, s in samples.items():
+        pct = percentiles(np.concatenate(s))
+        pct["p50"] = float(np.median([np.median(a) for a in s]))
+        out[vid] = {k: pct[k] for k in ("p50", "p90", "p95", "p99", "mean")}
+    return out
+
+
+def _final_race(ctx: OptimizeContext, baseline: Variant, qualifying: list[Variant], key: str, notes: list[str],
+                task: TaskContext) -> tuple[Variant | None, dict[str, float]]:
+    """Re-time the fastest qualifying variants (and the fast U8/S8 recipe) with the baseline; pick one.
+
+    The raced latencies replace the ones stored at build time (measured minutes apart, under other load).
+    """
+    finalists = sorted((v for v in qualifying if v.id != baseline.id), key=_latency)[:FINALISTS]
+    favourite = ctx.workspace.find(FAST_INT8.to_dict(ctx.source_hash, ctx.data_hash))
+    if favourite is not None and favourite in qualifying and all(v.id != favourite.id for v in finalists):
+        finalists.append(favourite)   # the recipe known to be fast on VNNI/AMX always gets a fair race
+    if not finalists:
+        return None, {}
+    task.report(0.97, "timing the finalists side by side")
+    its = max(3, min(20, ctx.measure.iterations // 10))
+    field_ = [baseline] + finalists
+    timed = race(ctx, field_, rounds=RACE_ROUNDS, iters=its, task=task.sub(0.97, 1.0))
+    for v in field_:
+        ctx.workspace.update_metrics(v.id, latency_ms=timed[v.id], latency_source="side-by-side race (auto-tune)")
+    p50 = {vid: t["p50"] for vid, t in timed.items()}
+    b = p50[baseline.id]
+    notes.append("final side-by-side race (p50 ms, speedup): " + "; ".join(
+        f"{v.name} {p50[v.id]:.3g} ({b / p50[v.id]:.2f}x)" for v in field_))
+    return pick_fastest(field_, p50, key), p50
 
 
 def tune(ctx: OptimizeContext, *, max_drop: float = 1.0, budget_s: float = 300.0, pruning: bool = True,
@@ -194,35 +224,25 @@ def tune(ctx: OptimizeContext, *, max_drop: float = 1.0, budget_s: float = 300.0
         if stored is None and (elapsed >= budget_s or elapsed + typical > budget_s * 1.1):
             skipped.append(recipe.label())
             continue
-        lo, hi = 0.05 + 0.95 * i / len(todo), 0.05 + 0.95 * (i + 1) / len(todo)
+        lo, hi = 0.05 + 0.92 * i / len(todo), 0.05 + 0.92 * (i + 1) / len(todo)
         task.report(lo, f"[{i + 1}/{len(todo)}] {recipe.label()}")
         start = time.perf_counter()
         res = apply_recipe(ctx, recipe, task=task.sub(lo, hi), retry_failed=False)
         if not res.cached:
             durations.append(time.perf_counter() - start)
         tried.append(res.variant)
-        if recipe.prunes and recipe.quantizes and res.variant.parent:
-            parent = ctx.workspace.get(res.variant.parent) if res.variant.parent != baseline.id else None
-            if parent is not None and all(t.id != parent.id for t in tried):
+        if recipe.prunes and recipe.quantizes and res.variant.parent and res.variant.parent != baseline.id:
+            parent = ctx.workspace.get(res.variant.parent)
+            if all(t.id != parent.id for t in tried):
                 tried.append(parent)
     if skipped:
         notes.append(f"time budget reached: {len(skipped)} recipe(s) not tried; run again to resume")
     pool = [baseline] + [v for v in tried if v.id != baseline.id]
     best, qualifying = recommend(pool, baseline, key, max_drop)
+    raced_best, raced = _final_race(ctx, baseline, qualifying, key, notes, task)
+    if raced_best is not None:
+        best = raced_best
     front = pareto_front(pool, "latency", key)
-    finalists = sorted((v for v in qualifying if v.id != baseline.id), key=_latency)[:FINALISTS]
-    favourite = ctx.workspace.find(FAST_INT8.to_dict(ctx.source_hash, ctx.data_hash))
-    if favourite is not None and favourite in qualifying and all(v.id != favourite.id for v in finalists):
-        finalists.append(favourite)   # the recipe known to be fast on VNNI/AMX always gets a fair race
-    raced: dict[str, float] = {}
-    if finalists:
-        task.report(0.97, "timing the finalists side by side")
-        its = max(3, min(20, ctx.measure.iterations // 10))
-        raced = race(ctx, [baseline] + finalists, rounds=RACE_ROUNDS, iters=its, task=task.sub(0.97, 1.0))
-        best = pick_fastest([baseline] + finalists, raced, key)
-        b = raced[baseline.id]
-        notes.append("final side-by-side race (p50 ms, speedup): " + "; ".join(
-            f"{v.name} {raced[v.id]:.3g} ({b / raced[v.id]:.2f}x)" for v in [baseline] + finalists))
     if best.id == baseline.id and len(qualifying) == 1:
         notes.append(f"no variant stayed within {max_drop:g} point(s); the baseline is recommended")
     task.report(1.0, f"recommended: {best.name}")

@@ -84,6 +84,10 @@ def card_table(c: dict[str, Any]) -> Table:
         t.add_row("layers", f"{c['layers']} ({', '.join(f'{k} {v}' for k, v in (c.get('precisions') or {}).items())})")
     speed = f" ({c['speedup_p50']:.2f}x)" if c.get("speedup_p50") else ""
     t.add_row("p50", f"{_ms(c.get('latency_ms'))} vs {_ms(src.get('latency_ms'))}{speed}")
+    eager = c.get("eager") or {}
+    if eager:
+        t.add_row("vs eager", f"{eager['aoti_p50_ms']:.3f} ms vs PyTorch eager {eager['eager_p50_ms']:.3f} ms "
+                              f"({eager['speedup_vs_eager']:.2f}x)")
     tp = c.get("throughput") or {}
     if tp:
         t.add_row("throughput", f"{tp.get('ips', 0):,.0f}/s at batch {tp.get('batch')}")

@@ -35,6 +35,8 @@ class VariantsTable(DataTable):
         self.rows_data: list[dict[str, Any]] = []
         self.sort_key = "p50"
         self.sort_reverse = False
+        self.tooltip = ("★ on the quality/latency Pareto front, ☆ on the quality/size front only; ⚠ see the note "
+                        "above. Sort: click a header, or s (S reverses).")
 
     def on_mount(self) -> None:
         for label, key in COLUMNS:

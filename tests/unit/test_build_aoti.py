@@ -35,6 +35,7 @@ def test_aoti_engine_variant_on_cpu(tmp_path):
     card = describe(v)
     assert card["fidelity"]["cosine"] > 0.9999 and card["fidelity"]["top1_agreement"] == 1.0
     assert card["latency_ms"]["p50"] > 0 and card["source"]["name"] == "baseline" and card["speedup_p50"] > 0
+    assert card["eager"]["eager_p50_ms"] > 0 and card["eager"]["speedup_vs_eager"] > 0
     ws = Workspace(tmp_path / "ws")
     package = ws.model_path(v)
     meta = json.loads(package.with_name("model.pt2.json").read_text())

@@ -124,9 +124,13 @@ def print_card(c: dict[str, Any], out: Any = None) -> None:
         f"{c['name']} ({c['id'][:8]}) from {src.get('name')} ({(src.get('id') or '')[:8]})",
         f"  build      {c['build_s']:.1f} s, file {(c.get('size_bytes') or 0) / 1024:.1f} KB"
         if c.get("build_s") is not None else "  build      cached",
-        f"  latency    p50 {_ms(c.get('latency_ms'))} (source {_ms(src.get('latency_ms'))}, "
+        f"  latency    p50 {_ms(c.get('latency_ms'))} (source on ONNX Runtime {_ms(src.get('latency_ms'))}, "
         f"speedup {c.get('speedup_p50') or '-'}x, {c.get('threads')} threads, batch 1)",
     ]
+    eager = c.get("eager") or {}
+    if eager:
+        lines.append(f"  vs eager   PyTorch eager p50 {eager['eager_p50_ms']:.3f} ms, package "
+                     f"{eager['aoti_p50_ms']:.3f} ms ({eager['speedup_vs_eager']}x)")
     tp = c.get("throughput") or {}
     if tp:
         lines.append(f"  throughput {tp.get('ips', 0):.0f} samples/s at batch {tp.get('batch')}")
