@@ -2,7 +2,7 @@
 
 1. ONNX Runtime offline-optimized engine (level "all", saved with optimized_model_filepath) against the same
    model with graph optimizations off, both opened with optimizations disabled so each runs exactly the graph
-   in its file. ONNX Runtime's usual online optimization of the source ("online all") is timed in the same
+   in its file (intra-op spinning off in every session: see ``QuietSession``). ONNX Runtime's usual online optimization of the source ("online all") is timed in the same
    rounds: the offline file should match it while skipping the optimization at load (load times recorded).
 2. PyTorch AOTInductor package (.pt2, CPU) against eager PyTorch on the same module, same threads.
 
@@ -65,9 +65,32 @@ def paired(lat: dict[str, dict], slow: str, fast: str) -> float:
     return round(float(np.median([s / f for s, f in zip(lat[slow]["round_medians"], lat[fast]["round_medians"])])), 3)
 
 
+class QuietSession:
+    """An ONNX Runtime session whose idle intra-op threads sleep instead of spinning.
+
+    Three sessions live side by side here; with ORT's default spin-waiting, the threads of the session
+    that ran last keep burning both cores while the next one runs, which inflated ResNet-18 from 19 ms
+    to 36 ms in a check on this 2-core machine. Every session gets the same setting, so the ratios compare
+    graphs, not thread pools.
+    """
+
+    def __init__(self, path: Path, threads: int, level: str) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+        so.graph_optimization_level = {"none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+                                       "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.name = self.session.get_inputs()[0].name
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(None, feeds)
+
+
 def ort_section(name: str, onnx_path: Path, x1: np.ndarray, work: Path, args: argparse.Namespace) -> dict:
     from engines.build.ort_optimize import optimize_onnx
-    from engines.runtime import OnnxRunner
 
     engine = work / f"{name}.ort-all.onnx"
     t0 = time.perf_counter()
@@ -77,17 +100,17 @@ def ort_section(name: str, onnx_path: Path, x1: np.ndarray, work: Path, args: ar
     runners, load_ms = {}, {}
     for key, (path, level) in variants.items():
         t = time.perf_counter()
-        runners[key] = OnnxRunner(path, threads=args.threads, optimization=level)
+        runners[key] = QuietSession(path, args.threads, level)
         load_ms[key] = round((time.perf_counter() - t) * 1000, 2)
     out: dict[str, Any] = {"build_s": round(build_s, 3), "load_ms": load_ms,
                            "nodes": [report["nodes_before"], report["nodes_after"]],
                            "fusions": report["fusions"], "hardware_specific": report["hardware_specific"]}
-    ref = runners["unoptimized"].run({runners["unoptimized"].inputs[0].name: x1})[0]
-    got = runners["ort_engine"].run({runners["ort_engine"].inputs[0].name: x1})[0]
+    ref = runners["unoptimized"].run({runners["unoptimized"].name: x1})[0]
+    got = runners["ort_engine"].run({runners["ort_engine"].name: x1})[0]
     out["max_abs_err_vs_unoptimized"] = float(np.max(np.abs(ref - got)))
     for batch in (1, 8):
         x = np.repeat(x1, batch, axis=0)
-        calls = {k: (lambda r=r: r.run({r.inputs[0].name: x})) for k, r in runners.items()}
+        calls = {k: (lambda r=r: r.run({r.name: x})) for k, r in runners.items()}
         lat = side_by_side(calls, args.rounds, args.iters)
         out[f"batch{batch}"] = {"latency_ms": lat,
                                 "speedup_engine_vs_unoptimized": paired(lat, "unoptimized", "ort_engine"),

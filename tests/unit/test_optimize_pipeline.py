@@ -76,6 +76,8 @@ def test_failing_mode_is_recorded_and_others_go_on(model, tmp_path):
     assert bad.variant.status == "failed" and "MatMul" in bad.variant.error
     struct = apply_recipe(ctx, Recipe(prune_mode="structured", prune_amount=0.5))   # ONNX cannot be re-shaped
     assert struct.variant.status == "failed" and "PyTorch" in struct.variant.error
+    wrong = apply_recipe(ctx, Recipe(quant="tflite-int8"))                # a Keras-only mode
+    assert wrong.variant.status == "failed" and "Keras" in wrong.variant.error
     good = apply_recipe(ctx, Recipe(quant="int8-dynamic"))
     assert good.variant.status == "ok"
     statuses = {v.name: v.status for v in Workspace(tmp_path / "ws").variants()}
