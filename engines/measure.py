@@ -20,6 +20,7 @@ def measure_speed(path: str | os.PathLike, fmt: str, *, threads: int | None = No
                   device: str = "cpu", task: TaskContext | None = None) -> dict[str, Any]:
     """``{latency_ms, throughput, threads, device}`` for the model at ``path``."""
     from engines.bench import benchmark
+    from engines.metrics import MetricsRecorder
     from engines.runtime import example_feeds, open_runner
 
     task = ensure_task(task)
@@ -30,13 +31,14 @@ def measure_speed(path: str | os.PathLike, fmt: str, *, threads: int | None = No
     task.report(0.0, f"timing batch {lat_batch}")
     feeds = example_feeds(runner.inputs, batch=lat_batch, data=data)
     lat = benchmark(runner, feeds, warmup=warmup, iterations=iterations, budget_s=budget_s,
-                    task=task.sub(0.0, 0.6))
+                    task=task.sub(0.0, 0.6), recorder=MetricsRecorder())
     result: dict[str, Any] = {
         "latency_ms": {k: lat.latency_ms[k] for k in ("p50", "p90", "p95", "p99", "mean")},
         "latency_batch": lat_batch,
         "threads": lat.threads,
         "device": lat.device,
         "iterations": lat.iterations,
+        "run_metrics": lat.run_metrics,  # CPU/GPU samples taken while the batch-1 timing ran
     }
     tp_batch = lat_batch if fixed else max(1, int(throughput_batch))
     if tp_batch == lat_batch:
@@ -45,8 +47,8 @@ def measure_speed(path: str | os.PathLike, fmt: str, *, threads: int | None = No
         task.report(0.6, f"throughput at batch {tp_batch}")
         feeds = example_feeds(runner.inputs, batch=tp_batch, data=data)
         tp = benchmark(runner, feeds, warmup=max(2, warmup // 4), iterations=max(10, iterations // 4),
-                       budget_s=budget_s, task=task.sub(0.6, 1.0))
+                       budget_s=budget_s, task=task.sub(0.6, 1.0), recorder=MetricsRecorder())
         result["throughput"] = {"batch": tp_batch, "ips": tp.throughput_ips,
-                                "p50_ms": tp.latency_ms["p50"]}
+                                "p50_ms": tp.latency_ms["p50"], "run_metrics": tp.run_metrics}
     task.report(1.0, "timed")
     return result
