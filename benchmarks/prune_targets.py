@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="prune_targets_") as tmp:
         work = Path(tmp)
-        result = {"benchmark": "prune_targets", "command": "python benchmarks/prune_targets.py " + " ".join(argv or sys.argv[1:]),
+        result = {"benchmark": "prune_targets", "command": ("python benchmarks/prune_targets.py " + " ".join(argv or sys.argv[1:])).strip(),
                   "environment": environment(args.threads), "resnet18": resnet_section(work, args),
                   "digits_cnn": digits_section(work, args)}
     result["seconds"] = round(time.perf_counter() - t0, 1)
