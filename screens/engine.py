@@ -87,7 +87,7 @@ def card_table(c: dict[str, Any]) -> Table:
     eager = c.get("eager") or {}
     if eager:
         t.add_row("vs eager", f"{eager['aoti_p50_ms']:.3f} ms vs PyTorch eager {eager['eager_p50_ms']:.3f} ms "
-                              f"({eager['speedup_vs_eager']:.2f}x)")
+                              f"({eager.get('speedup_vs_eager') or 0:.2f}x)")
     tp = c.get("throughput") or {}
     if tp:
         t.add_row("throughput", f"{tp.get('ips', 0):,.0f}/s at batch {tp.get('batch')}")

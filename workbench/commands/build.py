@@ -116,6 +116,10 @@ def _ms(lat: Any) -> str:
     return f"{lat['p50']:.3f} ms" if isinstance(lat, dict) and lat.get("p50") is not None else "-"
 
 
+def _x(ratio: Any) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
 def print_card(c: dict[str, Any], out: Any = None) -> None:
     out = out or sys.stdout
     fid = c.get("fidelity") or {}
@@ -125,12 +129,12 @@ def print_card(c: dict[str, Any], out: Any = None) -> None:
         f"  build      {c['build_s']:.1f} s, file {(c.get('size_bytes') or 0) / 1024:.1f} KB"
         if c.get("build_s") is not None else "  build      cached",
         f"  latency    p50 {_ms(c.get('latency_ms'))} (source on ONNX Runtime {_ms(src.get('latency_ms'))}, "
-        f"speedup {c.get('speedup_p50') or '-'}x, {c.get('threads')} threads, batch 1)",
+        f"speedup {_x(c.get('speedup_p50'))}, {c.get('threads')} threads, batch 1)",
     ]
     eager = c.get("eager") or {}
     if eager:
         lines.append(f"  vs eager   PyTorch eager p50 {eager['eager_p50_ms']:.3f} ms, package "
-                     f"{eager['aoti_p50_ms']:.3f} ms ({eager['speedup_vs_eager']}x)")
+                     f"{eager['aoti_p50_ms']:.3f} ms ({_x(eager.get('speedup_vs_eager'))})")
     tp = c.get("throughput") or {}
     if tp:
         lines.append(f"  throughput {tp.get('ips', 0):.0f} samples/s at batch {tp.get('batch')}")
