@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'workbench COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version="workbench 0.1.0")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, prog="workbench",
+                                title="commands")
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"workbench.commands.{name}")
