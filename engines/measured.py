@@ -17,29 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from engines.errors import WorkbenchError
+from engines.targets import ENGINE_SUFFIXES, Target
+from engines.targets import resolve_target as _resolve
 from engines.tasks import TaskContext, ensure_task
-
-_SUFFIX_FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".engine": "tensorrt", ".plan": "tensorrt",
-                   ".trt": "tensorrt", ".pt2": "aoti"}
-
-
-@dataclass
-class Target:
-    name: str
-    path: Path
-    format: str
-    variant: Any = None          # engines.workspace.Variant or None for a plain file
-    workspace: Any = None
-
-    @property
-    def metrics(self) -> dict[str, Any]:
-        return dict(self.variant.metrics) if self.variant is not None else {}
-
-    @property
-    def size_bytes(self) -> int:
-        from engines.fsutil import size_on_disk
-
-        return size_on_disk(self.path)
 
 
 @dataclass
@@ -66,26 +46,8 @@ class Measured:
 
 def resolve_target(ref: str, *, workspace: str | os.PathLike | None = None,
                    model: str | os.PathLike | None = None) -> Target:
-    path = Path(ref).expanduser()
-    if path.exists():
-        fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
-        if fmt is None:
-            raise WorkbenchError(f"{path.name}: cost and deploy need an ONNX model or a variant "
-                                 "(convert it first with `workbench optimize`)")
-        return Target(path.stem, path.resolve(), fmt)
-    from engines.workspace import Workspace
-
-    if workspace is not None:
-        ws = Workspace(workspace)
-    elif model is not None:
-        ws = Workspace.for_model(model)
-    else:
-        raise WorkbenchError(f"{ref!r} is neither a file nor a variant: give a model path, or --model PATH / "
-                             "--workspace DIR to look the variant up")
-    v = ws.resolve(ref)
-    if v.status != "ok":
-        raise WorkbenchError(f"variant {v.name!r} failed to build ({v.error}); pick another")
-    return Target(v.name, ws.model_path(v), v.format, v, ws)
+    """A model file (.onnx, .tflite, engines) or a variant reference, for cost and deploy."""
+    return _resolve(ref, model=model, workspace=workspace, formats=ENGINE_SUFFIXES, purpose="priced or deployed")
 
 
 def _from_metrics(metrics: dict[str, Any], source: str) -> Measured | None:

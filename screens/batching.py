@@ -169,7 +169,7 @@ class BatchingScreen(WorkbenchScreen):
         fmt = RUNNABLE_SUFFIXES.get(path.suffix.lower())
         if not path.is_file() or fmt is None:
             raise ValueError(f"{raw} is not an .onnx or .tflite file")
-        return Target(path, fmt, path.stem)
+        return Target(path.stem, path, fmt)
 
     def _settings(self) -> dict[str, Any]:
         return {"max_batch": self._value("bt-max-batch", int, 1, "max batch"),
