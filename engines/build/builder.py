@@ -1,0 +1,385 @@
+"""Engine builds as workspace variants: build, benchmark and compare with the source, in one call.
+
+``build_engine(workspace, variant, backend, precision)`` turns a variant (ONNX
+for ``ort``/``tensorrt``; the PyTorch model file for ``aoti``) into an engine
+variant (``kind="engine"``, format ``onnx``/``aoti``/``tensorrt``). The build,
+its fidelity check against the source on the same inputs and the latency of
+both (side by side, same harness, same threads) all happen inside
+``Workspace.create``'s temp folder, so a failure, a time-out or a cancel leaves
+no files. The recipe (source id and file hash, backend, precision, profile,
+options, and the TensorRT version and GPU for TensorRT) keys the variant: the
+same build is never done twice.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engines.errors import Cancelled, UnsupportedError, WorkbenchError
+from engines.tasks import TaskContext, ensure_task
+from engines.workspace import Variant, Workspace, default_home
+
+BACKENDS = ("ort", "aoti", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "int8")
+ENGINE_FORMATS = {"ort": "onnx", "aoti": "aoti", "tensorrt": "tensorrt"}
+ENGINE_FILES = {"ort": "model.onnx", "aoti": "model.pt2", "tensorrt": "model.plan"}
+QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
+QOPERATOR_OPS = {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear",
+                 "MatMulIntegerToFloat", "QGemm", "QLinearAdd"}
+RANDOM_SAMPLES = 32
+BENCH_ROUNDS = 2
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    profile: tuple[int, int, int] = (1, 8, 32)
+    device: str = "cpu"                 # cpu | cuda
+    ort_level: str = "all"              # basic | extended | layout | all
+    workspace_mb: int = 1024            # TensorRT workspace pool
+    sparse: bool = False                # TensorRT 2:4 sparse weights
+    timeout_s: float | None = 900.0
+    memory_limit_mb: int | None = None  # address-space cap of the build process (ort, aoti)
+    bench_iterations: int = 200
+    bench_budget_s: float = 2.0
+    threads: int | None = None          # inference threads for the measurements (default: up to 2)
+    trust_pickle: bool = False
+
+    def recipe_part(self, backend: str) -> dict[str, Any]:
+        part: dict[str, Any] = {"profile": list(self.profile), "device": self.device}
+        if backend == "ort":
+            part["ort_level"] = self.ort_level
+        if backend == "tensorrt":
+            part.update(workspace_mb=self.workspace_mb, sparse=self.sparse)
+        return part
+
+
+def quant_kind(onnx_path: str | os.PathLike) -> str:
+    """"qdq", "qoperator" or "float" for an ONNX model."""
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(onnx_path), load_external_data=False).graph.node}
+    if ops & QOPERATOR_OPS:
+        return "qoperator"
+    return "qdq" if ops & QDQ_OPS else "float"
+
+
+def _check_precision(backend: str, precision: str, source: Variant, qkind: str | None) -> None:
+    if backend not in BACKENDS:
+        raise WorkbenchError(f"unknown backend {backend!r}: choose {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise WorkbenchError(f"unknown precision {precision!r}: choose {', '.join(PRECISIONS)}")
+    if backend in ("ort", "tensorrt") and source.format != "onnx":
+        raise UnsupportedError(f"the {backend} backend builds from ONNX and variant {source.name!r} is "
+                               f"{source.format}: pick an ONNX variant")
+    if qkind is None:
+        return
+    if precision == "int8" and qkind == "float":
+        raise UnsupportedError(f"variant {source.name!r} is not quantized: int8 engines are built from an INT8 "
+                               "variant (Optimize → int8 static, QDQ), or choose fp32/fp16")
+    if precision != "int8" and qkind != "float":
+        raise UnsupportedError(f"variant {source.name!r} is already INT8 ({qkind.upper()}): choose --precision int8")
+    if backend == "tensorrt" and qkind == "qoperator":
+        raise UnsupportedError(f"variant {source.name!r} uses the QOperator format (QLinearConv...), which "
+                               "TensorRT cannot parse: quantize with the QDQ format for TensorRT")
+
+
+def _dataset(data: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if data is None:
+        return None, None
+    if isinstance(data, (str, os.PathLike)):
+        from engines.data import load_data
+
+        data = load_data(data)
+    if hasattr(data, "x"):
+        return np.asarray(data.x), None if getattr(data, "y", None) is None else np.asarray(data.y)
+    if isinstance(data, tuple):
+        return np.asarray(data[0]), None if len(data) < 2 or data[1] is None else np.asarray(data[1])
+    return np.asarray(data), None
+
+
+def _name(backend: str, precision: str, opts: BuildOptions) -> str:
+    lo, opt, hi = opts.profile
+    if backend == "ort":
+        return f"ORT {opts.ort_level}-opt {precision}" + (" cuda" if opts.device == "cuda" else "")
+    if backend == "aoti":
+        return f"AOTI {opts.device} {precision} b{lo}-{hi}"
+    return f"TensorRT {precision}{' sparse' if opts.sparse else ''} b{lo}/{opt}/{hi}"
+
+
+def build_engine(workspace: Workspace, variant: Variant | str, backend: str, precision: str, *,
+                 profile: tuple[int, int, int] = (1, 8, 32), task: TaskContext | None = None,
+                 model_path: str | os.PathLike | None = None, data: Any = None,
+                 options: BuildOptions | None = None) -> Variant:
+    """Build ``backend`` at ``precision`` from ``variant``; return the measured engine variant."""
+    from engines.build.subproc import BuildOutOfMemory, BuildTimeout
+    from engines.optimize_context import cached_sha256
+
+    task = ensure_task(task)
+    opts = replace(options or BuildOptions(), profile=tuple(int(p) for p in profile))
+    source = workspace.resolve(variant) if isinstance(variant, str) else variant
+    if source.status != "ok":
+        raise WorkbenchError(f"variant {source.name!r} failed to build ({source.error}): pick another one")
+    src_path = workspace.model_path(source)
+    precision, backend = str(precision).lower(), str(backend).lower()
+    _check_precision(backend, precision, source, quant_kind(src_path) if source.format == "onnx" else None)
+    lo, opt, hi = opts.profile
+    if not 1 <= lo <= opt <= hi:
+        raise WorkbenchError(f"batch profile {lo}/{opt}/{hi} is invalid: need 1 <= min <= opt <= max")
+    recipe: dict[str, Any] = {"engine": backend, "precision": precision, "source": source.id,
+                              "source_sha256": cached_sha256(src_path), **opts.recipe_part(backend)}
+    torch_src: Path | None = None
+    if backend == "aoti":
+        if source.kind != "baseline":
+            raise UnsupportedError(f"AOTInductor compiles the open PyTorch model itself, not variant {source.name!r} "
+                                   "(an ONNX file): build it from the baseline, or use the ort backend for variants")
+        torch_src = _torch_source(model_path)
+        recipe["torch_sha256"] = cached_sha256(torch_src)
+    if backend == "tensorrt":
+        from engines.build.tensorrt_env import local_facts, require_tensorrt
+
+        facts = local_facts()
+        require_tensorrt(facts)
+        recipe.update(tensorrt=facts.tensorrt_version, gpu=facts.gpu_name)
+    found = workspace.find(recipe)
+    if found is not None and found.status == "ok":
+        task.report(1.0, f"{found.name}: already built")
+        return found
+    x, y = _dataset(data)
+    name = _name(backend, precision, opts)
+
+    def build(folder: Path) -> dict[str, Any]:
+        return _build_and_measure(folder, backend, precision, opts, source, src_path, torch_src, x, y, task)
+
+    try:
+        return workspace.create(recipe, build, name=name, kind="engine", parent=source.id)
+    except (Cancelled, BuildTimeout, BuildOutOfMemory):
+        raise
+    except UnsupportedError as exc:  # a property of the recipe: remember it in the variants table
+        workspace.record_failure(recipe, name=name, kind="engine", error=str(exc), parent=source.id)
+        raise
+
+
+def _torch_source(model_path: str | os.PathLike | None) -> Path:
+    from engines.loader import detect_format
+
+    if model_path is None:
+        raise UnsupportedError("AOTInductor compiles PyTorch models and no PyTorch model was given: open the "
+                               ".pt/.pt2 model (ONNX variants cannot be compiled by AOTInductor)")
+    path = Path(model_path).expanduser().resolve()
+    if detect_format(path) not in ("torch", "torch_export"):
+        raise UnsupportedError(f"AOTInductor compiles PyTorch models and {path.name} is not one: open the .pt "
+                               "(TorchScript) or .pt2 (torch.export) model, or use the ort backend")
+    return path
+
+
+def _build_and_measure(folder: Path, backend: str, precision: str, opts: BuildOptions, source: Variant,
+                       src_path: Path, torch_src: Path | None, x: np.ndarray | None, y: np.ndarray | None,
+                       task: TaskContext) -> dict[str, Any]:
+    out = folder / ENGINE_FILES[backend]
+    fmt = ENGINE_FORMATS[backend]
+    t0 = time.perf_counter()
+    extra: dict[str, Any] = {"backend": backend, "precision": precision, "device": opts.device,
+                             "profile": list(opts.profile), "source_id": source.id, "source_name": source.name}
+    build_task = task.sub(0.0, 0.6)
+    if backend == "ort":
+        extra.update(_build_ort(src_path, out, folder, precision, opts, build_task))
+    elif backend == "aoti":
+        from engines.build.aoti import build_aoti
+        from engines.loader import inspect_model
+
+        assert torch_src is not None
+        inputs = inspect_model(torch_src).inputs
+        extra["aoti"] = build_aoti(torch_src, out, inputs=inputs, profile=opts.profile, device=opts.device,
+                                   precision=precision, trust_pickle=opts.trust_pickle, timeout_s=opts.timeout_s,
+                                   memory_limit_mb=opts.memory_limit_mb, task=build_task)
+    else:
+        extra["tensorrt"] = _build_trt(src_path, out, precision, opts, build_task)
+    extra["build_s"] = round(time.perf_counter() - t0, 3)
+    task.report(0.6, "comparing outputs with the source")
+    metrics = _measure(out, fmt, source, src_path, opts, x, y, extra, task.sub(0.6, 1.0), torch_src)
+    metrics["build_s"] = extra["build_s"]
+    return {"file": out.name, "format": fmt, "metrics": metrics, "extra": extra}
+
+
+def _build_ort(src: Path, out: Path, folder: Path, precision: str, opts: BuildOptions,
+               task: TaskContext) -> dict[str, Any]:
+    from engines.build.ort_optimize import optimize_onnx
+
+    level, notes = opts.ort_level, []
+    if opts.device == "cuda" and level in ("layout", "all"):
+        level = "extended"
+        notes.append("CUDA: saved at level 'extended' (the 'all'/'layout' levels add CPU-only layout changes)")
+    if precision == "fp16":
+        from onnxconverter_common import float16
+
+        import onnx
+
+        half = folder / ".fp16-source.onnx"
+        task.report(0.0, "converting weights to FP16 (inputs and outputs stay FP32)")
+        onnx.save(float16.convert_float_to_float16(onnx.load(str(src)), keep_io_types=True), str(half))
+        src = half
+        if opts.device == "cpu":
+            notes.append("FP16 on CPU: ONNX Runtime computes most FP16 ops via casts; FP16 pays off on GPUs")
+    try:
+        report = optimize_onnx(src, out, level=level, device=opts.device, timeout_s=opts.timeout_s,
+                               memory_limit_mb=opts.memory_limit_mb, report_path=folder / "fusions.json",
+                               task=task)
+    finally:
+        if precision == "fp16":
+            src.unlink(missing_ok=True)
+    if report.get("note"):
+        notes.append(report["note"])
+    return {"fusions": report, "notes": notes, "ort_level": level}
+
+
+def _build_trt(src: Path, out: Path, precision: str, opts: BuildOptions, task: TaskContext) -> dict[str, Any]:
+    from engines.build.tensorrt_engine import build_tensorrt_engine
+    from engines.build.tensorrt_env import local_facts
+    from engines.build.tensorrt_settings import settings_from_choices
+
+    facts = local_facts()
+    cc = tuple(int(v) for v in facts.compute_capability.split(".")) if facts.compute_capability else None
+    lo, opt, hi = opts.profile
+    settings = settings_from_choices(precision, sparse=opts.sparse, workspace_mb=opts.workspace_mb, min_batch=lo,
+                                     opt_batch=opt, max_batch=hi, model_has_qdq=quant_kind(src) == "qdq",
+                                     compute_capability=cc)
+    cache = default_home() / "cache" / "tensorrt" / f"timing-{facts.tensorrt_version}-{facts.compute_capability}.cache"
+    report = build_tensorrt_engine(src, out, settings, timing_cache=cache, timeout_s=opts.timeout_s, task=task)
+    report["layer_table"] = report.get("layer_table", [])[:200]  # keep the manifest small
+    return report
+
+
+def _measure(engine: Path, fmt: str, source: Variant, src_path: Path, opts: BuildOptions, x: np.ndarray | None,
+             y: np.ndarray | None, extra: dict[str, Any], task: TaskContext,
+             torch_src: Path | None = None) -> dict[str, Any]:
+    from engines.evaluate import evaluate_model
+    from engines.measure import measure_speed
+    from engines.runtime import example_feeds, open_runner
+
+    lo, opt, hi = opts.profile
+    if x is None:
+        spec = open_runner(src_path, source.format).inputs
+        x = example_feeds(spec[:1], batch=RANDOM_SAMPLES, seed=0)[spec[0].name]
+        extra.setdefault("notes", []).append(f"no data: fidelity measured on {RANDOM_SAMPLES} random inputs")
+    eval_batch = min(64, hi)
+    _, ref = evaluate_model(src_path, source.format, x, batch_size=eval_batch, threads=opts.threads,
+                            task=_labelled(task, 0.0, 0.1, "source outputs"))
+    metrics, _ = evaluate_model(engine, fmt, x, y=y, reference=ref, batch_size=eval_batch, threads=opts.threads,
+                                task=_labelled(task, 0.1, 0.2, "engine outputs"))
+    kw = dict(data=x, throughput_batch=opt, iterations=opts.bench_iterations, budget_s=opts.bench_budget_s,
+              warmup=5, threads=opts.threads)
+    # source and engine alternate (S E S E) and each keeps its better round: on a shared machine the
+    # first thing timed is often slowed by frequency ramp-up or a neighbour, which must not decide the ratio
+    best: dict[str, dict[str, Any]] = {}
+    step = 0.8 / (2 * BENCH_ROUNDS)
+    for r in range(BENCH_ROUNDS):
+        for who, path, f, dev in (("source", src_path, source.format, "cpu"), ("engine", engine, fmt, opts.device)):
+            start = 0.2 + step * (2 * r + (who == "engine"))
+            got = measure_speed(path, f, device=dev, task=_labelled(task, start, start + step,
+                                                                    f"timing {who} (round {r + 1})"), **kw)
+            if who not in best or got["latency_ms"]["p50"] < best[who]["latency_ms"]["p50"]:
+                best[who] = got
+    if torch_src is not None:  # AOTI: also the same PyTorch model run eagerly, in the same conditions
+        extra["eager_speed"] = _eager_speed(torch_src, engine, x, opts, task)
+    metrics.update(best["engine"])
+    p50, src_p50 = best["engine"]["latency_ms"]["p50"], best["source"]["latency_ms"]["p50"]
+    extra["source_speed"] = best["source"]
+    extra["speedup_p50"] = float(src_p50 / p50) if p50 > 0 else None
+    extra["bench_rounds"] = BENCH_ROUNDS
+    return metrics
+
+
+def _eager_speed(torch_src: Path, package: Path, x: np.ndarray, opts: BuildOptions,
+                 task: TaskContext) -> dict[str, Any]:
+    """Batch-1 latency of eager PyTorch and of the AOTI package, timed alternately in one process."""
+    from engines.bench import benchmark
+    from engines.build.aoti import AotiRunner, EagerRunner
+
+    aoti = AotiRunner(package, threads=opts.threads)
+    eager = EagerRunner(torch_src, aoti.inputs, threads=opts.threads, trust_pickle=opts.trust_pickle)
+    feeds = {aoti.inputs[0].name: np.ascontiguousarray(x[:1])}
+    best: dict[str, float] = {}
+    for _ in range(BENCH_ROUNDS):
+        for who, runner in (("eager", eager), ("aoti", aoti)):
+            task.check()
+            res = benchmark(runner, feeds, warmup=5, iterations=opts.bench_iterations, budget_s=opts.bench_budget_s)
+            best[who] = min(best.get(who, float("inf")), res.latency_ms["p50"])
+    return {"eager_p50_ms": best["eager"], "aoti_p50_ms": best["aoti"],
+            "speedup_vs_eager": float(best["eager"] / best["aoti"]) if best["aoti"] > 0 else None}
+
+
+def _labelled(task: TaskContext, start: float, end: float, label: str) -> TaskContext:
+    """A child context over [start, end] whose messages say which stage they come from."""
+    sub = task.sub(start, end)
+    return TaskContext(lambda ev: sub.report(ev.fraction, f"{label}: {ev.message}"),
+                       is_cancelled=lambda: task.cancelled)
+
+
+def preflight(backend: str, precision: str, model_path: str | os.PathLike | None,
+              options: BuildOptions | None = None) -> None:
+    """Cheap checks before any work: known choices, the backend usable here, the right kind of model."""
+    if backend not in BACKENDS:
+        raise WorkbenchError(f"unknown backend {backend!r}: choose {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise WorkbenchError(f"unknown precision {precision!r}: choose {', '.join(PRECISIONS)}")
+    device = (options or BuildOptions()).device
+    if backend == "tensorrt":
+        from engines.build.tensorrt_env import require_tensorrt
+
+        require_tensorrt()
+    elif backend == "aoti":
+        _torch_source(model_path)
+        if device == "cpu":
+            from engines.build.aoti import compiler_status
+
+            ok, why = compiler_status()
+            if not ok:
+                raise UnsupportedError(why)
+    elif device == "cuda":
+        from engines.build.ort_cuda import require_cuda_ep
+
+        require_cuda_ep()
+
+
+def build_for_model(model_path: str | os.PathLike, backend: str, precision: str, *, variant: str | None = None,
+                    data: Any = None, workspace: Any = None, profile: tuple[int, int, int] = (1, 8, 32),
+                    options: BuildOptions | None = None, task: TaskContext | None = None) -> Variant:
+    """Open the model's workspace, make sure its baseline exists, then build from ``variant`` (or the baseline)."""
+    from engines.optimize import ensure_baseline, open_context
+
+    task = ensure_task(task)
+    preflight(backend, precision, model_path, options)
+    trust = bool(options and options.trust_pickle)
+    ctx = open_context(model_path, data=data, workspace=workspace, trust_pickle=trust)
+    task.report(0.0, "preparing the source variant")
+    base = ensure_baseline(ctx, task.sub(0.0, 0.15))
+    source = ctx.workspace.resolve(variant) if variant else base
+    return build_engine(ctx.workspace, source, backend, precision, profile=profile, task=task.sub(0.15, 1.0),
+                        model_path=ctx.model_path, data=(ctx.x, ctx.y), options=options)
+
+
+def describe(v: Variant) -> dict[str, Any]:
+    """The figures of an engine variant for a result card or ``--json``."""
+    m, e = v.metrics, v.extra
+    fus = (e.get("fusions") or {})
+    trt = (e.get("tensorrt") or {})
+    return {
+        "id": v.id, "name": v.name, "format": v.format, "status": v.status, "error": v.error,
+        "backend": e.get("backend"), "precision": e.get("precision"), "device": e.get("device"),
+        "profile": e.get("profile"), "build_s": m.get("build_s", e.get("build_s")), "size_bytes": m.get("size_bytes"),
+        "latency_ms": m.get("latency_ms"), "throughput": m.get("throughput"), "threads": m.get("threads"),
+        "accuracy": m.get("accuracy"), "fidelity": m.get("fidelity"),
+        "source": {"id": e.get("source_id"), "name": e.get("source_name"),
+                   "latency_ms": (e.get("source_speed") or {}).get("latency_ms")},
+        "speedup_p50": e.get("speedup_p50"),
+        "eager": e.get("eager_speed"),
+        "nodes": [fus.get("nodes_before"), fus.get("nodes_after")] if fus else None,
+        "fusions": fus.get("fusions"), "layers": trt.get("layers"), "precisions": trt.get("precisions"),
+        "notes": list(e.get("notes", [])) + list(trt.get("notes", [])),
+    }
