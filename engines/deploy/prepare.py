@@ -76,6 +76,8 @@ def prepare(target: Any, spec: DeploySpec, *, out_dir: str | Path | None = None,
     if not spec.name:
         spec.name = default_name(target.name)
     payload = None
+    # refuse bad settings before any measuring or packaging; checked again below with measured figures
+    validate(spec, facts_for(target, None, None), check_image=False, aws=not local)
     if target.format == "onnx":
         task.report(0.0, "measuring latency")
         if measured is None:
