@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from side_by_side import time_side_by_side  # noqa: E402  (benchmarks/ is on sys.path)
 
 RESULTS = ROOT / "benchmarks" / "results" / "prune_targets.json"
 
@@ -41,32 +42,11 @@ def _export(model, x, path: Path) -> dict:
 
 
 def _time_side_by_side(paths: dict[str, Path], threads: int, rounds: int, iters: int) -> dict[str, dict]:
-    """Every model timed in each short round, in rotating order, so drift and busy neighbours hit all alike.
-
-    Besides pooled percentiles, each model gets its per-round medians: a ratio of two models' medians taken
-    in the same round is a paired measurement, robust to load that comes and goes between rounds.
-    """
-    from engines.bench import percentiles, time_calls
-    from engines.runtime import OnnxRunner
-
-    runners = {k: OnnxRunner(p, threads=threads) for k, p in paths.items()}
     x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    feeds = {k: {r.inputs[0].name: x} for k, r in runners.items()}
-    samples: dict[str, list[np.ndarray]] = {k: [] for k in runners}
-    names = list(runners)
-    for k in names:   # warm every session before any timing
-        time_calls(lambda k=k: runners[k].run(feeds[k]), warmup=10, iterations=1, budget_s=None, min_iterations=1)
-    for r in range(rounds):
-        for k in names[r % len(names):] + names[:r % len(names)]:
-            samples[k].append(time_calls(lambda k=k: runners[k].run(feeds[k]), warmup=2, iterations=iters,
-                                         budget_s=None, min_iterations=1))
-        if (r + 1) % max(1, rounds // 6) == 0:
-            print(f"  round {r + 1}/{rounds}: " + ", ".join(f"{k} {np.median(samples[k][-1]):.2f} ms" for k in names),
-                  flush=True)
-    return {k: {**percentiles(np.concatenate(v)), "samples": int(sum(len(a) for a in v)),
-                "round_medians": [round(float(np.median(a)), 3) for a in v],
-                "round_mins": [round(float(np.min(a)), 3) for a in v],
-                "quietest_round_median": round(float(min(np.median(a) for a in v)), 3)} for k, v in samples.items()}
+    lat = time_side_by_side(paths, x, threads=threads, rounds=rounds, iters=iters, progress_every=6)
+    for v in lat.values():
+        v["quietest_round_median"] = min(v["round_medians"])
+    return lat
 
 
 def _paired_speedup(lat: dict[str, dict], base: str, other: str, stat: str = "round_medians") -> float:

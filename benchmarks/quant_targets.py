@@ -27,36 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from side_by_side import paired_ratio, time_side_by_side  # noqa: E402  (benchmarks/ is on sys.path)
 
 RESULTS = ROOT / "benchmarks" / "results" / "quant_targets.json"
 
 
 def _side_by_side(paths: dict[str, Path], threads: int, rounds: int, iters: int) -> dict[str, dict]:
-    """Each model timed in every short round, in rotating order; per-round medians give paired ratios."""
-    from engines.bench import percentiles, time_calls
-    from engines.runtime import OnnxRunner
-
-    runners = {k: OnnxRunner(p, threads=threads) for k, p in paths.items()}
     x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    feeds = {k: {r.inputs[0].name: x} for k, r in runners.items()}
-    names = list(runners)
-    samples: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    for k in names:
-        time_calls(lambda k=k: runners[k].run(feeds[k]), warmup=10, iterations=1, budget_s=None, min_iterations=1)
-    for r in range(rounds):
-        for k in names[r % len(names):] + names[:r % len(names)]:
-            samples[k].append(time_calls(lambda k=k: runners[k].run(feeds[k]), warmup=2, iterations=iters,
-                                         budget_s=None, min_iterations=1))
-        if (r + 1) % max(1, rounds // 5) == 0:
-            print(f"  round {r + 1}/{rounds}: " + ", ".join(f"{k} {np.median(samples[k][-1]):.2f} ms"
-                                                            for k in names), flush=True)
-    return {k: {**{m: round(v, 3) for m, v in percentiles(np.concatenate(s)).items()},
-                "samples": int(sum(len(a) for a in s)),
-                "round_medians": [round(float(np.median(a)), 3) for a in s]} for k, s in samples.items()}
-
-
-def _paired(lat: dict[str, dict], base: str, other: str) -> float:
-    return float(np.median([b / o for b, o in zip(lat[base]["round_medians"], lat[other]["round_medians"])]))
+    return time_side_by_side(paths, x, threads=threads, rounds=rounds, iters=iters)
 
 
 def resnet_section(work: Path, args: argparse.Namespace) -> dict:
@@ -87,7 +65,7 @@ def resnet_section(work: Path, args: argparse.Namespace) -> dict:
     print(f"tuned pick: {best.name}; timing side by side ({args.rounds} rounds x {args.iters})", flush=True)
     load_before = [round(v, 2) for v in os.getloadavg()]
     lat = _side_by_side(paths, args.threads, args.rounds, args.iters)
-    speedup = _paired(lat, "fp32", "tuned")
+    speedup = paired_ratio(lat, "fp32", "tuned")
     return {
         "model": "ResNet-18 (engines.zoo, seeded random weights), 224x224, batch 1, ONNX Runtime CPU",
         "threads": args.threads,
@@ -102,7 +80,7 @@ def resnet_section(work: Path, args: argparse.Namespace) -> dict:
                             "size_bytes": v.metrics.get("size_bytes")} for v in res.tried],
                  "notes": res.notes},
         "latency_ms": lat,
-        "speedup_paired": {k: round(_paired(lat, "fp32", k), 3) for k in lat},
+        "speedup_paired": {k: round(paired_ratio(lat, "fp32", k), 3) for k in lat},
         "speedup_p50_pooled": {k: round(lat["fp32"]["p50"] / v["p50"], 3) for k, v in lat.items()},
         "speedup_note": "paired = median over rounds of FP32's median / the variant's median in the same round",
         "load_average": {"before": load_before, "after": [round(v, 2) for v in os.getloadavg()]},

@@ -55,7 +55,9 @@ class OnnxRunner:
     """ONNX Runtime session with explicit thread count and providers."""
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None, device: str = "cpu",
-                 optimization: str = "all") -> None:
+                 optimization: str = "all", spinning: bool = True) -> None:
+        """``spinning=False`` lets idle intra-op threads sleep: use it when several sessions are timed side
+        by side, or the spin-waiting threads of one steal the cores another is being timed on."""
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -70,6 +72,9 @@ class OnnxRunner:
             "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
         }[optimization]
         so.log_severity_level = 3
+        if not spinning:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            so.add_session_config_entry("session.inter_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():

@@ -149,7 +149,9 @@ def race(ctx: OptimizeContext, variants: list[Variant], *, rounds: int = 5, iter
     from engines.runtime import example_feeds, open_runner
 
     task = ensure_task(task)
-    runners = {v.id: open_runner(ctx.workspace.model_path(v), v.format, threads=ctx.threads) for v in variants}
+    # several sessions live side by side: idle threads must sleep, not spin on the cores being timed
+    runners = {v.id: open_runner(ctx.workspace.model_path(v), v.format, threads=ctx.threads,
+                                 **({"spinning": False} if v.format == "onnx" else {})) for v in variants}
     feeds = {}
     for vid, r in runners.items():
         first = r.inputs[0].shape[0] if r.inputs and r.inputs[0].shape else None

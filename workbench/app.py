@@ -45,6 +45,7 @@ class WorkbenchApp(App):
         self.session = session or Session()
         self.config = config or Config.from_env()
         self.initial_model = initial_model
+        self.exit_on_hangup = False   # run_app turns it on for a real terminal
         self.loading_path: Path | None = initial_model   # set until the worker answers
         self.last_tried: Path | None = initial_model
         if self.config.deterministic:
@@ -65,6 +66,10 @@ class WorkbenchApp(App):
         from workbench import metrics_service
 
         metrics_service.install(self)  # one sampler per app, polling in its own thread
+        if self.exit_on_hangup:
+            from workbench import hangup
+
+            hangup.install(self)
         if self.initial_model is not None:
             self.open_model(self.initial_model, workspace_dir=self.session.workspace_dir)
 
@@ -196,6 +201,7 @@ def make_app(model: str | os.PathLike | None = None, data: str | os.PathLike | N
 def run_app(model: str | os.PathLike | None = None, data: str | os.PathLike | None = None,
             trust_pickle: bool = False, workspace: str | os.PathLike | None = None, **kw: Any) -> int:
     app = make_app(model, data, trust_pickle, workspace, **kw)
+    app.exit_on_hangup = True  # a real terminal: quit when it goes away (tests run without this)
     app.run()
     return int(app.return_code or 0)
 
