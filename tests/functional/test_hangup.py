@@ -50,3 +50,26 @@ def test_app_exits_when_its_terminal_hangs_up(sig, tmp_path):
             proc.kill()
             proc.wait(10)
         os.close(master)
+
+
+def test_app_exits_when_its_terminal_closes_without_a_signal():
+    """Not the terminal's session leader (e.g. under `make run`): no SIGHUP arrives, the tty just dies."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color"}
+    # a new session without a controlling terminal: closing the master sends this process no signal
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", str(ROOT / "sample_models" / "digits_cnn.onnx")],
+                            stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env, start_new_session=True)
+    os.close(slave)
+    try:
+        shown = _read_until(master, b"digits_cnn", timeout=60)
+        assert b"digits_cnn" in shown, shown[-500:]
+        os.close(master)
+        master = -1
+        proc.wait(timeout=15)
+        assert proc.returncode == 128 + signal.SIGHUP
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if master >= 0:
+            os.close(master)
