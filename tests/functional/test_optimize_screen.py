@@ -180,4 +180,7 @@ async def test_auto_tune_recommends_and_selects(tmp_path):
         got = names(app)
         assert got.get("baseline") == "ok" and "int8 static qdq u8/s8 pc minmax" in got
         assert app.session.selected_variant_id in {v.id for v in app.session.workspace.variants()}
-        assert "budget" in note_text(screen)
+        # the outcome is shown; whether 1 s cut the search short depends on the machine's speed
+        # (tests/unit/test_tune.py checks the budget deterministically with a 1 ms budget)
+        text = note_text(screen)
+        assert "auto-tune recommends" in text and "recipes tried" in text
