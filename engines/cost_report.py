@@ -74,3 +74,30 @@ def project_costs(target: Any, options: CostOptions, *, catalog: Any = None, mea
                         "requests_per_month": profile.requests},
             "measured": measured.to_dict(), "payload": payload, "instances": rows, "serverless": serverless,
             "break_even": chart, "gpu_vs_cpu": gpu_vs_cpu(rows), "notes": notes}
+
+
+# -- one phrasing of the report's conclusions, for the Cost screen and `workbench cost` alike --------------
+def usd(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return f"${x:,.2f}" if abs(x) >= 0.1 or x == 0 else f"${x:.3g}"
+
+
+def break_even_sentence(be: dict[str, Any]) -> str:
+    at = f"{be['break_even_rps']:.2f} req/s avg" if be["break_even_rps"] is not None else "not in range"
+    return f"Break-even serverless vs {be['instance_name']} always-on: {at}"
+
+
+def gpu_vs_cpu_sentence(g: dict[str, Any]) -> str:
+    if g.get("missing"):
+        return f"GPU vs CPU: {g['hint']}"
+    return (f"GPU vs CPU per 1M: {g['cpu']['instance']} {usd(g['cpu']['cost_per_1m'])} vs "
+            f"{g['gpu']['instance']} {usd(g['gpu']['cost_per_1m'])}: {g['cheaper'].upper()} is "
+            f"{g['ratio']:.1f}x cheaper")
+
+
+def spot_finetune_sentence(f: dict[str, Any]) -> str:
+    return (f"Fine-tuning {f['job_hours']:g} h on {f['instance']}: on-demand {usd(f['on_demand_cost'])}, "
+            f"spot {usd(f['spot_cost'])} expected ({f['expected_hours']:.2f} h, +{f['extra_hours']:.2f} h for "
+            f"{f['expected_interruptions']:.2f} interruptions at {f['interruption_rate_per_hour']:.4f}/h: "
+            f"{f['rate_note']}; checkpoint every {f['checkpoint_interval_h']:g} h)")

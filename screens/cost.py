@@ -20,6 +20,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 from textual_plotext import PlotextPlot
 
+from engines.cost_report import break_even_sentence, gpu_vs_cpu_sentence, spot_finetune_sentence, usd
 from screens.base import WorkbenchScreen
 from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
@@ -31,12 +32,6 @@ MEMORY = [(f"{m} MB", m) for m in (1024, 2048, 3072, 4096, 5120, 6144)]
 FIELDS = (("rps", "avg req/s", "5"), ("peak", "peak req/s", "50"), ("hours", "h/day", "24"))
 FINETUNE = (("ft-hours", "fine-tune h", "", "cost-num"), ("ft-instance", "on", "g5.xlarge", "cost-inst"),
             ("ft-ckpt", "ckpt h", "1", "cost-num"), ("ft-rate", "interrupt/h", "", "cost-num"))
-
-
-def usd(x: float | None) -> str:
-    if x is None:
-        return "—"
-    return f"${x:,.2f}" if abs(x) >= 0.1 or x == 0 else f"${x:.3g}"
 
 
 def cost_table(r: dict[str, Any]) -> Table:
@@ -218,28 +213,16 @@ class CostScreen(WorkbenchScreen):
                  f"{m['threads']} threads, {m['device']}\n")
         t.append(f"Traffic {p['avg_rps']:g} req/s avg, {p['peak_rps']:g} peak, {p['hours_per_day']:g} h/day: "
                  f"{p['requests_per_month']:,.0f} requests/month\n")
-        be = r.get("break_even")
-        if be:
-            at = f"{be['break_even_rps']:.2f} req/s" if be["break_even_rps"] is not None else "not in range"
-            t.append(f"Break-even serverless vs {be['instance_name']}: {at}\n", style="bold")
-        g = r["gpu_vs_cpu"]
-        if g.get("missing"):
-            t.append(f"GPU vs CPU: {g['hint']}\n")
-        else:
-            t.append(f"GPU vs CPU per 1M: {g['cpu']['instance']} {usd(g['cpu']['cost_per_1m'])} vs "
-                     f"{g['gpu']['instance']} {usd(g['gpu']['cost_per_1m'])} ({g['cheaper'].upper()} "
-                     f"{g['ratio']:.1f}x cheaper)\n")
+        if r.get("break_even"):
+            t.append(break_even_sentence(r["break_even"]) + "\n", style="bold")
+        t.append(gpu_vs_cpu_sentence(r["gpu_vs_cpu"]) + "\n")
         s = r.get("serverless")
         if s:
             t.append(f"Serverless: billed {s['billed_ms']} ms/request, {s['request_bytes']} B in + "
                      f"{s['response_bytes']} B out; {s['label']}"
                      + ("; THROTTLED at peak" if s["throttled_at_peak"] else "") + "\n")
-        f = r.get("spot_finetune")
-        if f:
-            t.append(f"Fine-tuning {f['job_hours']:g} h on {f['instance']}: on-demand {usd(f['on_demand_cost'])}, "
-                     f"spot {usd(f['spot_cost'])} expected ({f['expected_hours']:.2f} h, "
-                     f"{f['expected_interruptions']:.2f} interruptions at {f['interruption_rate_per_hour']:.4f}/h: "
-                     f"{f['rate_note']})\n")
+        if r.get("spot_finetune"):
+            t.append(spot_finetune_sentence(r["spot_finetune"]) + "\n")
         for note in r["notes"][1:]:
             t.append(f"• {note}\n", style="dim")
         t.append("* unverified price   † spot is derived and for interruptible work, not serving\n", style="dim")

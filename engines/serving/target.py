@@ -20,23 +20,14 @@ def runnable_target(model_path: str | os.PathLike | None, workspace: object = No
                     selected_id: str | None = None) -> Target | None:
     """The model the Batching screen serves by default: the selected variant if runnable, else the open
     model if it is ONNX/TFLite, else the newest runnable variant; None when there is none."""
-    candidates = []
-    if workspace is not None:
-        variants = [v for v in workspace.variants() if v.status == "ok"]  # type: ignore[attr-defined]
-        chosen = [v for v in variants if v.id == selected_id]
-        rest = [v for v in reversed(variants) if v.id != selected_id]
-        for v in chosen:
-            candidates.append(Target.of_variant(workspace, v))
-        if model_path is not None:
-            p = Path(model_path)
-            if p.suffix.lower() in RUNNABLE_SUFFIXES:
-                candidates.append(Target(p.stem, p, RUNNABLE_SUFFIXES[p.suffix.lower()]))
-        for v in rest:
-            candidates.append(Target.of_variant(workspace, v))
-    elif model_path is not None:
+    own = None
+    if model_path is not None and Path(model_path).suffix.lower() in RUNNABLE_SUFFIXES:
         p = Path(model_path)
-        if p.suffix.lower() in RUNNABLE_SUFFIXES:
-            candidates.append(Target(p.stem, p, RUNNABLE_SUFFIXES[p.suffix.lower()]))
+        own = Target(p.stem, p, RUNNABLE_SUFFIXES[p.suffix.lower()])
+    variants = [v for v in workspace.variants() if v.status == "ok"] if workspace is not None else []  # type: ignore
+    chosen = [Target.of_variant(workspace, v) for v in variants if v.id == selected_id]
+    rest = [Target.of_variant(workspace, v) for v in reversed(variants) if v.id != selected_id]
+    candidates = chosen + ([own] if own is not None else []) + rest
     for t in candidates:
         if t.format in RUNNABLE_SUFFIXES.values() and Path(t.path).is_file():
             return t

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from workbench.commands import add_target_args
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -15,10 +17,7 @@ def register(subparsers: Any) -> None:
                     "1M inferences on the instance this machine is taken to be (--host-instance), serverless "
                     "monthly cost for a traffic profile, the serverless vs always-on break-even, GPU vs CPU, and "
                     "spot for fine-tuning. Other instances only through --assume-throughput (labelled estimates).")
-    p.add_argument("target", metavar="VARIANT_OR_MODEL", help="an ONNX model path, or a variant id/name "
-                   "(with --model or --workspace)")
-    p.add_argument("--model", help="source model whose workspace holds the variant")
-    p.add_argument("--workspace", help="workspace folder holding the variant")
+    add_target_args(p, "an ONNX model path")
     p.add_argument("--rps", type=float, default=5.0, help="average requests/s while active (default 5)")
     p.add_argument("--peak-rps", type=float, default=None, help="peak requests/s (default 10 x --rps)")
     p.add_argument("--hours", type=float, default=24.0, help="active hours per day (default 24)")
@@ -68,13 +67,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _usd(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"${x:,.2f}" if abs(x) >= 0.1 or x == 0 else f"${x:.4g}"
-
-
 def report_lines(r: dict[str, Any]) -> list[str]:
+    from engines.cost_report import break_even_sentence, gpu_vs_cpu_sentence, spot_finetune_sentence, usd
+
     m, p = r["measured"], r["profile"]
     lines = [f"Cost projection for {r['target']['name']} — price catalog {r['catalog']['as_of']} "
              f"({r['catalog']['currency']})",
@@ -87,36 +82,24 @@ def report_lines(r: dict[str, Any]) -> list[str]:
              f"{'$/month':>10} {'spot $/mo*':>10}"]
     for row in r["instances"]:
         lines.append(f"{row['instance']:16} {row['ips']:>10.1f} {row['label']:9} {row['usd_per_hour']:>8.4f} "
-                     f"{_usd(row['cost_per_1m']):>10} {row['instances_for_peak']:>6} "
-                     f"{_usd(row['monthly_always_on']):>10} {_usd(row.get('monthly_spot')):>10}")
+                     f"{usd(row['cost_per_1m']):>10} {row['instances_for_peak']:>6} "
+                     f"{usd(row['monthly_always_on']):>10} {usd(row.get('monthly_spot')):>10}")
     for row in r["instances"]:
         lines.append(f"  {row['instance']}: {row['note']}; price {row['price_label']}")
     lines.append("  * spot is derived (on-demand x (1 - avg saving)) and suits interruptible work, not serving")
     s = r.get("serverless")
     if s:
-        lines += ["", f"Serverless {s['memory_mb']} MB: {_usd(s['monthly'])}/month = compute "
-                      f"{_usd(s['compute_monthly'])} + data {_usd(s['data_monthly'])} + provisioned "
-                      f"{_usd(s['provisioned_monthly'])}; {_usd(s['cost_per_1m'])} per 1M ({s['label']})",
+        lines += ["", f"Serverless {s['memory_mb']} MB: {usd(s['monthly'])}/month = compute "
+                      f"{usd(s['compute_monthly'])} + data {usd(s['data_monthly'])} + provisioned "
+                      f"{usd(s['provisioned_monthly'])}; {usd(s['cost_per_1m'])} per 1M ({s['label']})",
                   f"  billed {s['billed_ms']} ms/request ({s['latency_note']}); {s['request_bytes']} B in + "
                   f"{s['response_bytes']} B out per request",
                   f"  peak concurrency {s['peak_concurrency']:.2f} of max {s['max_concurrency']}"
                   + (" — THROTTLED at peak: raise --max-concurrency" if s["throttled_at_peak"] else "")]
-    be = r.get("break_even")
-    if be:
-        at = f"{be['break_even_rps']:.2f} req/s avg" if be["break_even_rps"] is not None else "never (in range)"
-        lines.append(f"Break-even serverless vs {be['instance_name']} always-on: {at}")
-    g = r["gpu_vs_cpu"]
-    if g.get("missing"):
-        lines.append(f"GPU vs CPU: {g['hint']}")
-    else:
-        lines.append(f"GPU vs CPU per 1M: {g['cpu']['instance']} {_usd(g['cpu']['cost_per_1m'])} vs "
-                     f"{g['gpu']['instance']} {_usd(g['gpu']['cost_per_1m'])}: {g['cheaper'].upper()} is "
-                     f"{g['ratio']:.1f}x cheaper")
-    f = r.get("spot_finetune")
-    if f:
-        lines.append(f"Fine-tuning {f['job_hours']:g} h on {f['instance']}: on-demand {_usd(f['on_demand_cost'])}; "
-                     f"spot {_usd(f['spot_cost'])} expected ({f['expected_hours']:.2f} h, +{f['extra_hours']:.2f} h "
-                     f"for {f['expected_interruptions']:.3f} interruptions at {f['interruption_rate_per_hour']:.4f}/h, "
-                     f"{f['rate_note']}; checkpoint every {f['checkpoint_interval_h']:g} h)")
+    if r.get("break_even"):
+        lines.append(break_even_sentence(r["break_even"]))
+    lines.append(gpu_vs_cpu_sentence(r["gpu_vs_cpu"]))
+    if r.get("spot_finetune"):
+        lines.append(spot_finetune_sentence(r["spot_finetune"]))
     lines.append(f"Catalog: {r['catalog']['origin']} as of {r['catalog']['as_of']}")
     return lines

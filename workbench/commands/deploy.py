@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+from workbench.commands import add_target_args
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -17,9 +19,7 @@ def register(subparsers: Any) -> None:
                     "estimate; --local serves the exact package on 127.0.0.1 under the container contract and "
                     "invokes it; --teardown NAME removes an endpoint and what was created with it. Credentials "
                     "come from boto3's default chain and are never printed.")
-    p.add_argument("target", nargs="?", metavar="VARIANT_OR_MODEL", help="an ONNX model path or a variant id/name")
-    p.add_argument("--model", help="source model whose workspace holds the variant")
-    p.add_argument("--workspace", help="workspace folder holding the variant")
+    add_target_args(p, "an ONNX model path", optional=True)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--serverless", dest="mode", action="store_const", const="serverless",
                       help="serverless endpoint (default)")

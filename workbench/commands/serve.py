@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.commands import add_target_args
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve a model or variant over HTTP (GET /ping, POST /invocations)",
                        description="Start a local inference server following SageMaker's container contract "
                                    "(GET /ping, POST /invocations with JSON or NPY), with dynamic batching.")
-    p.add_argument("target", metavar="VARIANT_OR_MODEL", help="an .onnx/.tflite file, or a variant id with --model")
-    p.add_argument("--model", help="the source model whose workspace holds VARIANT")
-    p.add_argument("--workspace", help="workspace folder holding VARIANT (instead of --model)")
+    add_target_args(p, "an .onnx/.tflite file")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080, SageMaker's)")
     p.add_argument("--max-batch", type=int, default=32, help="largest batch the dynamic batcher builds")

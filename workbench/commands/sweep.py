@@ -6,14 +6,14 @@ import argparse
 import json
 import sys
 
+from workbench.commands import add_target_args
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="latency p50/p95/p99 and throughput for batch sizes 1..N",
                        description="Measure a model at batch sizes 1, 2, 4, ... up to --max-batch, on CPU and "
                                    "on CUDA where present, and report the largest batch meeting a latency budget.")
-    p.add_argument("target", metavar="MODEL", help="an .onnx/.tflite file, or a variant id with --model")
-    p.add_argument("--model", help="the source model whose workspace holds the variant")
-    p.add_argument("--workspace", help="workspace folder holding the variant (instead of --model)")
+    add_target_args(p, "an .onnx/.tflite file")
     p.add_argument("--max-batch", type=int, default=64, help="largest batch size (default 64)")
     p.add_argument("--batches", help="explicit batch sizes, e.g. 1,2,8,32 (overrides --max-batch)")
     p.add_argument("--budget-ms", type=float, default=20.0, help="p99 latency budget (default 20 ms)")
