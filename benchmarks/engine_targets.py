@@ -47,7 +47,7 @@ def _cpu_name() -> str:
 
 def side_by_side(calls: dict[str, Callable[[], Any]], rounds: int, iters: int) -> dict[str, dict]:
     """Time every call in each round, rotating the order; per-round medians kept for paired ratios."""
-    from engines.bench import percentiles, time_calls
+    from engines.measure.harness import percentiles, time_calls
 
     names = list(calls)
     for k in names:  # warm everything before timing anything
@@ -125,8 +125,8 @@ def aoti_section(name: str, pt_path: Path, x1: np.ndarray, work: Path, args: arg
     import torch
 
     from engines.build.aoti import AotiRunner, build_aoti
-    from engines.loader import inspect_model
-    from engines.torch_load import load_torch_module
+    from engines.models.loader import inspect_model
+    from engines.models.torch_load import load_torch_module
 
     torch.set_num_threads(args.threads)
     inputs = inspect_model(pt_path).inputs
@@ -184,7 +184,7 @@ def main() -> int:
         models = [("digits_cnn", SAMPLES / "digits_cnn.onnx", SAMPLES / "digits_cnn.pt",
                    np.load(SAMPLES / "digits_test.npz")["x"][:1].astype(np.float32))]
         if not args.skip_resnet:
-            from engines.samples import generate_resnet18
+            from engines.models.samples import generate_resnet18
 
             print("generating ResNet-18 (random weights)…", flush=True)
             gen = generate_resnet18(work)

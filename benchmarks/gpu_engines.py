@@ -40,7 +40,7 @@ BATCHES = (1, 32)
 
 
 def timed(call: Callable[[], Any], iters: int, sync: Callable[[], None] | None) -> dict[str, float]:
-    from engines.bench import percentiles, time_calls
+    from engines.measure.harness import percentiles, time_calls
 
     lat = percentiles(time_calls(call, warmup=10, iterations=iters, budget_s=30, sync=sync))
     return {k: round(v, 4) for k, v in lat.items()}
@@ -65,7 +65,7 @@ def attempt(section: dict, key: str, fn: Callable[[], dict]) -> None:
 def torch_eager(pt: Path, x: np.ndarray, dtype_name: str, iters: int) -> dict:
     import torch
 
-    from engines.torch_load import load_torch_module
+    from engines.models.torch_load import load_torch_module
 
     dtype = getattr(torch, dtype_name)
     model = load_torch_module(pt).eval().cuda().to(dtype)
@@ -86,7 +86,7 @@ def aoti_cuda(pt: Path, x: np.ndarray, precision: str, work: Path, iters: int) -
     import torch
 
     from engines.build.aoti import AotiRunner, build_aoti
-    from engines.loader import inspect_model
+    from engines.models.loader import inspect_model
 
     pkg = work / f"{pt.stem}-{precision}.pt2"
     meta = build_aoti(pt, pkg, inputs=inspect_model(pt).inputs, profile=(1, 8, 32), device="cuda",
@@ -181,7 +181,7 @@ def main() -> int:
         models = [("digits_cnn", SAMPLES / "digits_cnn.onnx", SAMPLES / "digits_cnn.pt",
                    np.load(SAMPLES / "digits_test.npz")["x"][:1].astype(np.float32))]
         if not args.skip_resnet:
-            from engines.samples import generate_resnet18
+            from engines.models.samples import generate_resnet18
 
             gen = generate_resnet18(work)
             models.append(("resnet18", Path(gen["onnx"]), Path(gen["torchscript"]),

@@ -1,6 +1,6 @@
 """Performance-lab targets, measured side by side in one run; JSON to benchmarks/results/perf_targets.json.
 
-1. Harness overhead: the workbench's p50 (``engines.bench.benchmark`` on an ``open_runner`` runner) over a
+1. Harness overhead: the workbench's p50 (``engines.measure.harness.benchmark`` on an ``open_runner`` runner) over a
    bare ONNX Runtime loop (same session options, ``perf_counter_ns`` around ``session.run``) on the same
    model, in interleaved rounds. Target: ratio <= 1.05. Digits CNN (tiny: overhead shows most) and ResNet-18.
 2. Dynamic batching, ResNet-18 (224x224, seeded random weights) on CPU at concurrency 32: the same server
@@ -40,8 +40,8 @@ def harness_overhead(model: Path, rounds: int, iters: int, threads: int = 2) -> 
     """Bare ORT loop vs the workbench harness, alternating rounds on the same feeds."""
     import onnxruntime as ort
 
-    from engines.bench import benchmark, percentiles
-    from engines.runtime import example_feeds, open_runner
+    from engines.measure.harness import benchmark, percentiles
+    from engines.measure.runners import example_feeds, open_runner
 
     runner = open_runner(model, "onnx", threads=threads)
     so = ort.SessionOptions()
@@ -102,7 +102,7 @@ def dynamic_batching(model: Path, concurrency: int, requests: int, duration_s: f
                      delay_ms: float) -> dict:
     import httpx
 
-    from engines.loadgen import example_payload, run_concurrency
+    from engines.serving.loadgen import example_payload, run_concurrency
 
     out: dict = {"model": model.name, "concurrency": concurrency, "max_batch": max_batch, "max_delay_ms": delay_ms,
                  "requests_cap": requests, "duration_cap_s": duration_s}
@@ -150,7 +150,7 @@ def dynamic_batching(model: Path, concurrency: int, requests: int, duration_s: f
 
 def offline_batch_gain(model: Path) -> dict:
     """Context for (2): the model's own items/s at batch 1 vs 32, no server (what batching can give at most)."""
-    from engines.sweep import batch_sweep
+    from engines.measure.sweep import batch_sweep
 
     r = batch_sweep(model, batches=[1, 32], iterations=20, budget_s_per_point=8, warmup=3)
     pts = {p.batch: p for p in r.points}
@@ -163,7 +163,7 @@ def sampler_cost(seconds: float) -> dict:
     """Run the sampler alone in a fresh process; its CPU time over wall time = share of one core."""
     code = (
         "import time, json\n"
-        "from engines.metrics import Sampler\n"
+        "from engines.measure.metrics import Sampler\n"
         "s = Sampler(hz=2.0, deterministic=False)\n"
         "c0, w0 = time.process_time(), time.perf_counter()\n"
         "s.start()\n"
@@ -269,7 +269,7 @@ def main() -> int:
     resnet_dir = Path(args.resnet) if args.resnet else Path(tempfile.gettempdir()) / "workbench-perf"
     resnet = resnet_dir / "resnet18.onnx"
     if ({"overhead", "batching"} & only) and not resnet.exists():
-        from engines.samples import generate_resnet18
+        from engines.models.samples import generate_resnet18
 
         print(f"generating ResNet-18 into {resnet_dir}", flush=True)
         generate_resnet18(resnet_dir)

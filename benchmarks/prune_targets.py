@@ -34,8 +34,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "prune_targets.json"
 
 
 def _export(model, x, path: Path) -> dict:
-    from engines import zoo
-    from engines.export import export_to_onnx
+    from engines.models import zoo
+    from engines.models.export import export_to_onnx
 
     rep = export_to_onnx(model, path, (x,), input_spec=zoo.input_specs("ResNet18"))
     return {"exporter": rep.exporter, "max_abs_err": rep.max_abs_err, "size_bytes": rep.size_bytes}
@@ -58,8 +58,8 @@ def _paired_speedup(lat: dict[str, dict], base: str, other: str, stat: str = "ro
 def resnet_section(work: Path, args) -> dict:
     import torch
 
-    from engines import zoo
-    from engines.prune import prune_24_onnx, prune_structured, prune_unstructured_onnx
+    from engines.models import zoo
+    from engines.optimize.prune import prune_24_onnx, prune_structured, prune_unstructured_onnx
 
     torch.set_num_threads(args.threads)
     model = zoo.build("ResNet18")
@@ -87,7 +87,7 @@ def resnet_section(work: Path, args) -> dict:
     macs_ratio = report.macs_before / report.macs_after
     speedup = _paired_speedup(lat, "fp32", "structured_50")
     return {
-        "model": "ResNet-18 (engines.zoo, seeded random weights), 224x224, batch 1",
+        "model": "ResNet-18 (engines.models.zoo, seeded random weights), 224x224, batch 1",
         "pruning": {"method": "Torch-Pruning DepGraph, L1 magnitude, 50% of channels, fc kept",
                     "macs_before": report.macs_before, "macs_after": report.macs_after,
                     "params_before": report.params_before, "params_after": report.params_after,
@@ -115,19 +115,19 @@ def resnet_section(work: Path, args) -> dict:
 def digits_section(work: Path, args) -> dict:
     import torch
 
-    from engines.finetune import evaluate, finetune
-    from engines.prune import prune_structured
-    from engines.samples import SAMPLES_DIR
-    from engines.train_digits import digits_split, train_torch_cnn
+    from engines.optimize.finetune import evaluate, finetune
+    from engines.optimize.prune import prune_structured
+    from engines.models.samples import SAMPLES_DIR
+    from engines.models.train_digits import digits_split, train_torch_cnn
 
     split = digits_split()
     sample = SAMPLES_DIR / "digits_cnn.pt"
     if sample.is_file():
-        from engines.torch_load import load_torch_module
+        from engines.models.torch_load import load_torch_module
 
         model, source = load_torch_module(sample), "sample_models/digits_cnn.pt"
     else:
-        model, source = train_torch_cnn(split), "trained here (engines.train_digits, same recipe as the sample)"
+        model, source = train_torch_cnn(split), "trained here (engines.models.train_digits, same recipe as the sample)"
     xt, yt = torch.from_numpy(split.x_test), torch.from_numpy(split.y_test)
     base = evaluate(model, xt, yt)
     print(f"Digits CNN: baseline held-out accuracy {base:.4f}; pruning 50% of channels", flush=True)

@@ -1,12 +1,12 @@
 """Quantization targets, measured side by side in one run; JSON to benchmarks/results/quant_targets.json.
 
 1. ResNet-18 224x224 (seeded random weights), ONNX Runtime CPU, batch 1, 2 threads: the auto-tuner
-   (``engines.tune``, max drop 1 point of top-1 agreement, quantization recipes) picks its best variant;
+   (``engines.optimize.tune``, max drop 1 point of top-1 agreement, quantization recipes) picks its best variant;
    then FP32, the tuned INT8 variant and, for reference, ORT's default S8/S8 QDQ and QOperator U8/S8 are
    timed in interleaved rounds. Target: tuned INT8 >= 2.5x the FP32 speed (paired per-round ratio).
 2. Digits CNN (the trained sample, held-out split): INT8 static (U8/S8 per-channel QDQ, MinMax, calibrated
    on the train split) within 0.5 point of the FP32 accuracy; the other calibrations and types listed too.
-3. Applying a cached variant again (``engines.optimize.apply_recipe`` on a stored recipe): under 0.2 s.
+3. Applying a cached variant again (``engines.optimize.pipeline.apply_recipe`` on a stored recipe): under 0.2 s.
 
 Run: .venv/bin/python benchmarks/quant_targets.py [--threads 2 --rounds 20 --iters 10 --budget 900]
 """
@@ -38,11 +38,11 @@ def _side_by_side(paths: dict[str, Path], threads: int, rounds: int, iters: int)
 
 
 def resnet_section(work: Path, args: argparse.Namespace) -> dict:
-    from engines.optimize import apply_recipe, open_context
-    from engines.optimize_context import MeasureOptions
-    from engines.recipes import Recipe
-    from engines.samples import generate_resnet18
-    from engines.tune import tune
+    from engines.optimize.pipeline import apply_recipe, open_context
+    from engines.optimize.context import MeasureOptions
+    from engines.optimize.recipes import Recipe
+    from engines.models.samples import generate_resnet18
+    from engines.optimize.tune import tune
 
     model = work / "resnet18.onnx"
     if not model.exists():
@@ -67,7 +67,7 @@ def resnet_section(work: Path, args: argparse.Namespace) -> dict:
     lat = _side_by_side(paths, args.threads, args.rounds, args.iters)
     speedup = paired_ratio(lat, "fp32", "tuned")
     return {
-        "model": "ResNet-18 (engines.zoo, seeded random weights), 224x224, batch 1, ONNX Runtime CPU",
+        "model": "ResNet-18 (engines.models.zoo, seeded random weights), 224x224, batch 1, ONNX Runtime CPU",
         "threads": args.threads,
         "tune": {"seconds": round(tune_s, 1), "recommended": best.name, "recommended_recipe": best.recipe,
                  "quality": res.quality_key, "front": [v.name for v in res.front], "skipped": res.skipped,
@@ -90,9 +90,9 @@ def resnet_section(work: Path, args: argparse.Namespace) -> dict:
 
 
 def digits_section(work: Path, args: argparse.Namespace) -> dict:
-    from engines.optimize import apply_recipe, open_context
-    from engines.optimize_context import MeasureOptions
-    from engines.recipes import Recipe
+    from engines.optimize.pipeline import apply_recipe, open_context
+    from engines.optimize.context import MeasureOptions
+    from engines.optimize.recipes import Recipe
 
     model = ROOT / "sample_models" / "digits_cnn.onnx"
     ctx = open_context(model, workspace=work / "digits_ws", threads=args.threads,
@@ -119,8 +119,8 @@ def digits_section(work: Path, args: argparse.Namespace) -> dict:
 
 
 def cached_section(resnet: dict, digits: dict) -> dict:
-    from engines.optimize import apply_recipe
-    from engines.recipes import Recipe
+    from engines.optimize.pipeline import apply_recipe
+    from engines.optimize.recipes import Recipe
 
     out = {}
     cases = {"resnet18_tuned": (resnet["_ctx"], Recipe.from_dict(resnet["_best"].recipe)),
@@ -134,7 +134,7 @@ def cached_section(resnet: dict, digits: dict) -> dict:
             assert res.cached
         out[key] = {"median_s": round(float(np.median(times)), 6), "max_s": round(max(times), 6)}
     # a fresh session: open the context (hash the model, read the manifest) and apply
-    from engines.optimize import open_context
+    from engines.optimize.pipeline import open_context
 
     ctx = resnet["_ctx"]
     t0 = time.perf_counter()
@@ -154,7 +154,7 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=900.0, help="auto-tune time budget for ResNet-18 (s)")
     ap.add_argument("--work", help="folder for generated models and workspaces (default: a temp folder)")
     args = ap.parse_args()
-    from engines.cpu_features import cpu_features
+    from engines.measure.cpu_features import cpu_features
 
     tmp = None if args.work else tempfile.TemporaryDirectory(prefix="quant_targets.")
     work = Path(args.work or tmp.name)

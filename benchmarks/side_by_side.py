@@ -16,8 +16,8 @@ import numpy as np
 def time_side_by_side(paths: dict[str, Path], x: np.ndarray, *, threads: int, rounds: int, iters: int,
                       settle_s: float = 0.05, progress_every: int = 5) -> dict[str, dict]:
     """Per model: pooled percentiles, sample count, and per-round medians and minimums (for paired ratios)."""
-    from engines.bench import percentiles, time_calls
-    from engines.runtime import OnnxRunner
+    from engines.measure.harness import percentiles, time_calls
+    from engines.measure.runners import OnnxRunner
 
     runners = {k: OnnxRunner(p, threads=threads) for k, p in paths.items()}
     feeds = {k: {r.inputs[0].name: x} for k, r in runners.items()}

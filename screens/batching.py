@@ -27,7 +27,7 @@ from workbench.events import TaskDone
 from workbench.formatting import REPO_ROOT, display_path
 
 if TYPE_CHECKING:
-    from engines.sweep import SweepResult
+    from engines.measure.sweep import SweepResult
 
 SERVER_KEY = "batching_server"
 SWEEP_KEY = "batch_sweep"
@@ -226,7 +226,7 @@ class BatchingScreen(WorkbenchScreen):
         self._start("stop server", stop_server, self.server)
 
     def action_sweep(self) -> None:
-        from engines.sweep import batch_sweep
+        from engines.measure.sweep import batch_sweep
 
         def go() -> None:
             t, st = self._target(), self._settings()
@@ -245,7 +245,7 @@ class BatchingScreen(WorkbenchScreen):
         self._guard(go)
 
     def action_export_triton(self) -> None:
-        from engines.triton import export_triton_repo
+        from engines.serving.triton import export_triton_repo
 
         def go() -> None:
             t, st = self._target(), self._settings()
@@ -291,7 +291,7 @@ class BatchingScreen(WorkbenchScreen):
         self._redraw()
 
     def _apply_recommendation(self, sweep: "SweepResult") -> None:
-        from engines.sweep import recommend_batching
+        from engines.measure.sweep import recommend_batching
 
         try:
             budget = self._value("bt-budget", float, 0.1, "budget")
@@ -347,7 +347,7 @@ class BatchingScreen(WorkbenchScreen):
                 ratio = on[-1]["throughput_rps"] / off[-1]["throughput_rps"]
                 parts.append(Text(f"at concurrency {on[-1]['level']:g}: batching gives {ratio:.2f}x the throughput"))
         if sweep is not None:
-            from engines.metrics import right_sizing_hint
+            from engines.measure.metrics import right_sizing_hint
 
             parts.append(sweep_table(sweep))
             rec = extras.get("batching_recommendation")

@@ -20,7 +20,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from engines.cost_report import break_even_sentence, gpu_vs_cpu_sentence, spot_finetune_sentence, usd
+from engines.cost.report import break_even_sentence, gpu_vs_cpu_sentence, spot_finetune_sentence, usd
 from screens.base import WorkbenchScreen
 from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone, VariantSelected, VariantsChanged

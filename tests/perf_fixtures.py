@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.model_info import TensorSpec
+from engines.models.model_info import TensorSpec
 
 
 def tiny_onnx(path: Path, in_features: int = 16, out_features: int = 4, seed: int = 0) -> Path:

@@ -48,7 +48,7 @@ def target_label(target: Any) -> str:
 
 
 def catalog_summary() -> dict[str, Any]:
-    from engines.prices import BUNDLED, load_catalog
+    from engines.cost.prices import BUNDLED, load_catalog
 
     try:
         cat = load_catalog()
@@ -60,8 +60,8 @@ def catalog_summary() -> dict[str, Any]:
 
 def compute_cost(target: Any, options: dict[str, Any], *, task: TaskContext | None = None) -> dict[str, Any]:
     """The cost report for ``target`` (benchmarks it first when it has no figures)."""
-    from engines.cost import parse_assumptions
-    from engines.cost_report import CostOptions, project_costs
+    from engines.cost.model import parse_assumptions
+    from engines.cost.report import CostOptions, project_costs
     from engines.errors import WorkbenchError
 
     if target is None:
@@ -72,8 +72,8 @@ def compute_cost(target: Any, options: dict[str, Any], *, task: TaskContext | No
     opts["assumptions"] = parse_assumptions([a for a in raw.replace(",", " ").split() if a])
     report = project_costs(target, CostOptions(**opts), task=task)
     if finetune and finetune.get("hours"):
-        from engines.cost import spot_finetune
-        from engines.prices import load_catalog
+        from engines.cost.model import spot_finetune
+        from engines.cost.prices import load_catalog
 
         report["spot_finetune"] = spot_finetune(load_catalog(), finetune["instance"], finetune["hours"],
                                                 interruption_rate=finetune.get("rate"),
@@ -84,8 +84,8 @@ def compute_cost(target: Any, options: dict[str, Any], *, task: TaskContext | No
 def build_baseline(model_path: str | os.PathLike, workspace: Any, data_path: str | os.PathLike | None = None,
                    *, task: TaskContext | None = None) -> str:
     """Export the open model to the workspace's baseline variant (ONNX or TFLite) and benchmark it."""
-    from engines.optimize import ensure_baseline
-    from engines.optimize_context import open_context
+    from engines.optimize.pipeline import ensure_baseline
+    from engines.optimize.context import open_context
 
     ctx = open_context(model_path, data=data_path, workspace=workspace)
     return ensure_baseline(ctx, task).id

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from workbench.formatting import REPO_ROOT
 
 if TYPE_CHECKING:
-    from engines.data import Dataset
-    from engines.model_info import ModelInfo
+    from engines.models.data import Dataset
+    from engines.models.model_info import ModelInfo
     from engines.tasks import TaskContext
     from engines.workspace import Workspace
 
@@ -45,7 +45,7 @@ def load_model(path: str | os.PathLike, *, trust_pickle: bool = False,
                task: "TaskContext | None" = None) -> LoadedModel:
     """Inspect ``path``, open its workspace (``workspace_dir`` or the model's default) and check
     ``data_path`` against its input (a mismatch is reported in ``data_error``, not raised)."""
-    from engines.loader import inspect_model
+    from engines.models.loader import inspect_model
     from engines.tasks import ensure_task
     from engines.workspace import Workspace
 
@@ -67,7 +67,7 @@ def load_model(path: str | os.PathLike, *, trust_pickle: bool = False,
 
 
 def check_data(data_path: str | os.PathLike, info: "ModelInfo") -> tuple["Dataset | None", str | None]:
-    from engines.data import load_data, validate_data
+    from engines.models.data import load_data, validate_data
     from engines.errors import WorkbenchError
 
     try:

@@ -1,6 +1,6 @@
 """The app-wide live metrics: one sampler per app, ticks delivered as messages.
 
-The sampler (:class:`engines.metrics.Sampler`) polls in its own thread, so the
+The sampler (:class:`engines.measure.metrics.Sampler`) polls in its own thread, so the
 UI never waits on psutil or NVML. Widgets that show metrics call
 :func:`subscribe` when mounted; each tick posts a :class:`MetricsUpdated` to
 them (``post_message`` is thread-safe, and a newer tick replaces an older one
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from textual.app import App
     from textual.widget import Widget
 
-    from engines.metrics import Sampler, Snapshot
+    from engines.measure.metrics import Sampler, Snapshot
 
 
 class MetricsUpdated(Message):
@@ -36,7 +36,7 @@ class MetricsUpdated(Message):
 class MetricsService:
     def __init__(self, hz: float = 2.0, window: int = 120, deterministic: bool | None = None,
                  sampler: "Sampler | None" = None) -> None:
-        from engines.metrics import Sampler
+        from engines.measure.metrics import Sampler
 
         self.sampler = sampler or Sampler(hz=hz, window=window, deterministic=deterministic)
         self._widgets: list["Widget"] = []
@@ -112,7 +112,7 @@ def shutdown(app: "App") -> None:
 
 def recorder_for(app: "App") -> Any:
     """A benchmark recorder fed by the app's sampler (its samples are kept with the results)."""
-    from engines.metrics import MetricsRecorder
+    from engines.measure.metrics import MetricsRecorder
 
     service = service_for(app)
     return MetricsRecorder(service.sampler if service.sampler.running else None)

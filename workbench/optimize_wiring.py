@@ -38,14 +38,14 @@ def mode_hint(mode: str) -> str:
     if mode == "none":
         return "No quantization: the FP32 baseline (plus pruning, if any)."
     if mode.startswith("tflite"):
-        from engines.quantize_tflite import SPEEDS_UP
+        from engines.optimize.quantize_tflite import SPEEDS_UP
     else:
-        from engines.quantize_ort import SPEEDS_UP
+        from engines.optimize.quantize_ort import SPEEDS_UP
     return f"Speeds up: {SPEEDS_UP.get(mode, '')}"
 
 
 def cpu_line() -> str:
-    from engines.cpu_features import cpu_features, int8_outlook
+    from engines.measure.cpu_features import cpu_features, int8_outlook
 
     cpu = cpu_features()
     return f"CPU {cpu.model}: {int8_outlook(cpu)}"
@@ -53,7 +53,7 @@ def cpu_line() -> str:
 
 def get_context(session: "Session") -> Any:
     """The session's optimization context, opened once per (model, data, workspace)."""
-    from engines.optimize_context import MeasureOptions, open_context
+    from engines.optimize.context import MeasureOptions, open_context
 
     key = (str(session.model_path), str(session.data_path), str(session.workspace.root if session.workspace else ""))
     cached = session.extras.get("optimize_ctx")
@@ -66,7 +66,7 @@ def get_context(session: "Session") -> Any:
 
 
 def recipe_from_form(form: dict[str, Any]) -> Any:
-    from engines.recipes import Recipe
+    from engines.optimize.recipes import Recipe
 
     amount = int(form.get("prune_pct", 0)) / 100.0
     mode = form.get("prune_mode", "structured")
@@ -81,7 +81,7 @@ def recipe_from_form(form: dict[str, Any]) -> Any:
 
 def apply_in_session(session: "Session", form: dict[str, Any], task: Any = None) -> dict[str, Any]:
     """Worker body: build (or fetch) the variant for the form's recipe."""
-    from engines.optimize import apply_recipe
+    from engines.optimize.pipeline import apply_recipe
 
     recipe = recipe_from_form(form)
     ctx = get_context(session)
@@ -93,7 +93,7 @@ def apply_in_session(session: "Session", form: dict[str, Any], task: Any = None)
 
 def tune_in_session(session: "Session", max_drop: float, budget_s: float, task: Any = None) -> dict[str, Any]:
     """Worker body: auto-tune within ``max_drop`` points and ``budget_s`` seconds."""
-    from engines.tune import tune
+    from engines.optimize.tune import tune
 
     res = tune(get_context(session), max_drop=max_drop, budget_s=budget_s, task=task)
     return {"kind": "tune", "variant_id": res.recommended.id, "name": res.recommended.name, "status": "ok",
@@ -103,8 +103,8 @@ def tune_in_session(session: "Session", max_drop: float, budget_s: float, task: 
 
 def table_rows(session: "Session") -> tuple[list[dict[str, Any]], str]:
     """Display rows (with deltas vs the baseline and Pareto marks) and the quality measure's name."""
-    from engines.pareto import pareto_ids, quality_key
-    from engines.report import variant_row
+    from engines.optimize.pareto import pareto_ids, quality_key
+    from engines.optimize.report import variant_row
 
     ws = session.workspace
     if ws is None:

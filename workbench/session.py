@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # engines are imported lazily: keep the first frame fast
-    from engines.data import Dataset
-    from engines.model_info import ModelInfo
+    from engines.models.data import Dataset
+    from engines.models.model_info import ModelInfo
     from engines.workspace import Variant, Workspace
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from engines.errors import ModelLoadError, UnsupportedError, WorkbenchError
 from engines.fsutil import atomic_path, write_text_atomic
-from engines.model_info import TensorSpec
+from engines.models.model_info import TensorSpec
 from engines.tasks import TaskContext, ensure_task
 
 SIDECAR_SUFFIX = ".json"
@@ -100,7 +100,7 @@ def child_compile(report: Callable[[float, str], None], model_path: str, package
     """Runs in the child process: load, export with a dynamic batch, compile and package."""
     import torch
 
-    from engines.torch_load import load_torch_module
+    from engines.models.torch_load import load_torch_module
 
     if device == "cuda" and not torch.cuda.is_available():
         raise UnsupportedError("AOTInductor for CUDA needs a PyTorch CUDA build and an NVIDIA GPU; this torch "
@@ -110,7 +110,7 @@ def child_compile(report: Callable[[float, str], None], model_path: str, package
     if isinstance(model, torch.jit.ScriptModule):
         raise UnsupportedError(f"{Path(model_path).name} is TorchScript without a known architecture: "
                                "torch.export cannot capture it; save the model with torch.export (.pt2) "
-                               "or from an engines.zoo architecture, then build again")
+                               "or from an engines.models.zoo architecture, then build again")
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
     model = model.eval().to(device)
     if precision != "fp32":
@@ -188,7 +188,7 @@ class AotiRunner:
     def __init__(self, path: str | os.PathLike, threads: int | None = None, device: str = "cpu") -> None:
         import torch
 
-        from engines.runtime import default_threads
+        from engines.measure.runners import default_threads
 
         path = Path(path)
         meta_file = sidecar_path(path)
@@ -238,8 +238,8 @@ class EagerRunner:
                  trust_pickle: bool = False) -> None:
         import torch
 
-        from engines.runtime import default_threads
-        from engines.torch_load import load_torch_module
+        from engines.measure.runners import default_threads
+        from engines.models.torch_load import load_torch_module
 
         self._torch = torch
         self.threads = threads or default_threads()

@@ -93,7 +93,7 @@ def _dataset(data: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     if data is None:
         return None, None
     if isinstance(data, (str, os.PathLike)):
-        from engines.data import load_data
+        from engines.models.data import load_data
 
         data = load_data(data)
     if hasattr(data, "x"):
@@ -118,7 +118,7 @@ def build_engine(workspace: Workspace, variant: Variant | str, backend: str, pre
                  options: BuildOptions | None = None) -> Variant:
     """Build ``backend`` at ``precision`` from ``variant``; return the measured engine variant."""
     from engines.build.subproc import BuildOutOfMemory, BuildTimeout
-    from engines.optimize_context import cached_sha256
+    from engines.optimize.context import cached_sha256
 
     task = ensure_task(task)
     opts = replace(options or BuildOptions(), profile=tuple(int(p) for p in profile))
@@ -166,7 +166,7 @@ def build_engine(workspace: Workspace, variant: Variant | str, backend: str, pre
 
 
 def _torch_source(model_path: str | os.PathLike | None) -> Path:
-    from engines.loader import detect_format
+    from engines.models.loader import detect_format
 
     if model_path is None:
         raise UnsupportedError("AOTInductor compiles PyTorch models and no PyTorch model was given: open the "
@@ -191,7 +191,7 @@ def _build_and_measure(folder: Path, backend: str, precision: str, opts: BuildOp
         extra.update(_build_ort(src_path, out, folder, precision, opts, build_task))
     elif backend == "aoti":
         from engines.build.aoti import build_aoti
-        from engines.loader import inspect_model
+        from engines.models.loader import inspect_model
 
         assert torch_src is not None
         inputs = inspect_model(torch_src).inputs
@@ -258,9 +258,9 @@ def _build_trt(src: Path, out: Path, precision: str, opts: BuildOptions, task: T
 def _measure(engine: Path, fmt: str, source: Variant, src_path: Path, opts: BuildOptions, x: np.ndarray | None,
              y: np.ndarray | None, extra: dict[str, Any], task: TaskContext,
              torch_src: Path | None = None) -> dict[str, Any]:
-    from engines.evaluate import evaluate_model
-    from engines.measure import measure_speed
-    from engines.runtime import example_feeds, open_runner
+    from engines.measure.evaluate import evaluate_model
+    from engines.measure.speed import measure_speed
+    from engines.measure.runners import example_feeds, open_runner
 
     lo, opt, hi = opts.profile
     if x is None:
@@ -298,7 +298,7 @@ def _measure(engine: Path, fmt: str, source: Variant, src_path: Path, opts: Buil
 def _eager_speed(torch_src: Path, package: Path, x: np.ndarray, opts: BuildOptions,
                  task: TaskContext) -> dict[str, Any]:
     """Batch-1 latency of eager PyTorch and of the AOTI package, timed alternately in one process."""
-    from engines.bench import benchmark
+    from engines.measure.harness import benchmark
     from engines.build.aoti import AotiRunner, EagerRunner
 
     aoti = AotiRunner(package, threads=opts.threads)
@@ -351,7 +351,7 @@ def build_for_model(model_path: str | os.PathLike, backend: str, precision: str,
                     data: Any = None, workspace: Any = None, profile: tuple[int, int, int] = (1, 8, 32),
                     options: BuildOptions | None = None, task: TaskContext | None = None) -> Variant:
     """Open the model's workspace, make sure its baseline exists, then build from ``variant`` (or the baseline)."""
-    from engines.optimize import ensure_baseline, open_context
+    from engines.optimize.pipeline import ensure_baseline, open_context
 
     task = ensure_task(task)
     preflight(backend, precision, model_path, options)

@@ -3,7 +3,7 @@
 The same inputs go through both; the first output of each is compared:
 top-1 agreement (for classifier-shaped outputs), cosine similarity of the
 flattened outputs, the largest absolute difference and whether the engine
-produced NaN/Inf. ``engines.evaluate`` may offer a richer version; this one
+produced NaN/Inf. ``engines.measure.evaluate`` may offer a richer version; this one
 is the engine builder's own, kept tiny on purpose.
 """
 

@@ -48,8 +48,8 @@ def require_cuda_ep() -> None:
 
 
 def open_cuda_runner(path: str | os.PathLike, threads: int | None = None) -> Any:
-    """An :class:`engines.runtime.OnnxRunner` on the CUDA provider (CPU fallback for unsupported nodes)."""
-    from engines.runtime import OnnxRunner
+    """An :class:`engines.measure.runners.OnnxRunner` on the CUDA provider (CPU fallback for unsupported nodes)."""
+    from engines.measure.runners import OnnxRunner
 
     require_cuda_ep()
     return OnnxRunner(path, threads=threads, device="cuda")

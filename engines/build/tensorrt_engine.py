@@ -31,7 +31,7 @@ from engines.build.tensorrt_env import check_engine_file, local_facts, require_t
 from engines.build.tensorrt_settings import TensorRTSettings, profile_shapes
 from engines.errors import Cancelled, ModelLoadError, UnsupportedError, WorkbenchError
 from engines.fsutil import atomic_path
-from engines.model_info import TensorSpec
+from engines.models.model_info import TensorSpec
 from engines.tasks import TaskContext, ensure_task
 
 _OOM_WORDS = ("out of memory", "outofmemory", "cudaerrormemoryallocation", "requested amount of gpu memory",
@@ -317,7 +317,7 @@ def compare_with_ort(onnx_path: str | os.PathLike, engine_path: str | os.PathLik
                      feeds: dict[str, np.ndarray]) -> dict[str, Any]:
     """Fidelity of the engine against ONNX Runtime (CPU) on the same inputs, as Polygraphy compares."""
     from engines.build.compare import compare_outputs
-    from engines.runtime import open_onnx_runner
+    from engines.measure.runners import open_onnx_runner
 
     reference = open_onnx_runner(onnx_path).run(feeds)
     got = open_tensorrt_runner(engine_path).run(feeds)

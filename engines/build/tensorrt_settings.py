@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from engines.errors import WorkbenchError
-from engines.model_info import TensorSpec
+from engines.models.model_info import TensorSpec
 
 PRECISIONS = ("fp32", "fp16", "int8")
 MIN_WORKSPACE_MB = 16

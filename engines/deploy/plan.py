@@ -125,7 +125,7 @@ def make_plan(spec: DeploySpec, package: dict[str, Any], image: str, *, request_
 def estimate_monthly(spec: DeploySpec, catalog: Any, *, latency_ms: float | None, request_bytes: int | None,
                      response_bytes: int | None, profile: Any) -> dict[str, Any]:
     """Monthly cost of the endpoint for a traffic profile; labels carry the prices' status."""
-    from engines.cost import serverless_estimate
+    from engines.cost.model import serverless_estimate
 
     if spec.mode == "serverless":
         if latency_ms is None or request_bytes is None or response_bytes is None:

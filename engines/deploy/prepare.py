@@ -21,7 +21,7 @@ class Prepared:
     plan: Any                     # engines.deploy.plan.Plan
     package: Any                  # engines.deploy.package.PackageInfo
     request_body: bytes
-    measured: Any                 # engines.measured.Measured | None
+    measured: Any                 # engines.measure.figures.Measured | None
     payload: dict[str, Any] | None
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def facts_for(target: Any, measured: Any, payload: dict[str, Any] | None) -> Var
 
 def example_request(target: Any, content_type: str) -> bytes:
     from engines.deploy import container_inference as ci
-    from engines.runtime import example_feeds, open_runner
+    from engines.measure.runners import example_feeds, open_runner
 
     runner = open_runner(target.path, "onnx", threads=1)
     return ci.encode_request(example_feeds(runner.inputs, batch=1, seed=0), content_type)
@@ -64,13 +64,13 @@ def prepare(target: Any, spec: DeploySpec, *, out_dir: str | Path | None = None,
             catalog: Any = None, allow_measure: bool = True, check_image: bool = True, local: bool = False,
             measured: Any = None, task: TaskContext | None = None) -> Prepared:
     """Measure, validate, package and plan. ``local=True`` skips AWS-only checks and the image lookup."""
-    from engines.cost import TrafficProfile
+    from engines.cost.model import TrafficProfile
     from engines.deploy.images import image_uri, is_gpu_instance
     from engines.deploy.package import build_package
     from engines.deploy.plan import estimate_monthly, make_plan
     from engines.deploy.validate import validate
-    from engines.measured import measured_figures, payload_sizes
-    from engines.prices import load_catalog
+    from engines.measure.figures import measured_figures, payload_sizes
+    from engines.cost.prices import load_catalog
 
     task = ensure_task(task)
     if not spec.name:

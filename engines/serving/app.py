@@ -164,7 +164,7 @@ def start_server(runner: Any, host: str = "127.0.0.1", port: int = 0, **app_kw: 
 def open_and_serve(model: str, fmt: str = "onnx", host: str = "127.0.0.1", port: int = 0, *,
                    threads: int | None = None, task: Any = None, **app_kw: Any) -> Any:
     """Open a runner for ``model`` and serve it (for UI workers: takes ``task``)."""
-    from engines.runtime import open_runner
+    from engines.measure.runners import open_runner
 
     if task is not None:
         task.report(0.1, "opening the model")

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engines.model_info import TensorSpec
+from engines.models.model_info import TensorSpec
 
 JSON = "application/json"
 NPY = "application/x-npy"

@@ -19,8 +19,8 @@ def compare_batching(model: str | os.PathLike, *, fmt: str = "onnx", levels: Seq
     """Concurrency sweep against batching on, then off; returns both curves and the servers' batch stats."""
     import httpx
 
-    from engines.loadgen import concurrency_sweep, example_payload
-    from engines.runtime import open_runner
+    from engines.serving.loadgen import concurrency_sweep, example_payload
+    from engines.measure.runners import open_runner
     from engines.serving.app import start_server
 
     task = ensure_task(task)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Static
 
-from engines.metrics import FixedSource, Sampler
-from engines.nvml_probe import NvmlProbe
+from engines.measure.metrics import FixedSource, Sampler
+from engines.measure.nvml import NvmlProbe
 from screens.metrics import MetricRow, MetricsScreen
 from screens.widgets.metrics_bar import MetricsBar
 from tests.perf_fixtures import FakeNvml

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engines.cpu_features import parse_cpuinfo
+from engines.measure.cpu_features import parse_cpuinfo
 from workbench.app import make_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ PINNED_CPU = parse_cpuinfo("processor : 0\nmodel name : Example Xeon\nflags : av
 
 @pytest.fixture(autouse=True)
 def pinned_cpu(monkeypatch):
-    monkeypatch.setattr("engines.cpu_features.cpu_features", lambda: PINNED_CPU)
+    monkeypatch.setattr("engines.measure.cpu_features.cpu_features", lambda: PINNED_CPU)
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def tiny_onnx(path: Path, shape: tuple = ("N", 1, 8, 8), classes: int = 10) -> P
 
 def measured(latency_ms: float = 0.5, ips: float = 2000.0, p99: float = 1.0, device: str = "cpu") -> Any:
     """Benchmark figures as the harness records them (used where a test needs fixed numbers)."""
-    from engines.measured import Measured
+    from engines.measure.figures import Measured
 
     return Measured(ips=ips, batch=1, latency_ms={"p50": latency_ms, "p90": latency_ms, "p95": latency_ms,
                                                    "p99": p99, "mean": latency_ms},

@@ -71,9 +71,9 @@ def labelled_data(model_path: Path, out: Path, n: int = 120, *, labels: bool = T
 
 
 def tiny_digits_torchscript(path: Path) -> Path:
-    """A DigitsCNN (engines.zoo) saved as TorchScript with its architecture recorded."""
-    from engines import zoo
-    from engines.torch_load import save_torchscript
+    """A DigitsCNN (engines.models.zoo) saved as TorchScript with its architecture recorded."""
+    from engines.models import zoo
+    from engines.models.torch_load import save_torchscript
 
     module = zoo.build("DigitsCNN", {"width": 8})
     import torch

@@ -13,11 +13,11 @@ torch = pytest.importorskip("torch")
 def test_aoti_engine_variant_on_cpu(tmp_path):
     from engines.build.aoti import compiler_status
     from engines.build.builder import BuildOptions, build_for_model, describe
-    from engines.model_info import TensorSpec
-    from engines.runtime import open_runner
-    from engines.torch_load import save_torchscript
+    from engines.models.model_info import TensorSpec
+    from engines.measure.runners import open_runner
+    from engines.models.torch_load import save_torchscript
     from engines.workspace import Workspace
-    from engines.zoo import DigitsCNN
+    from engines.models.zoo import DigitsCNN
 
     ok, why = compiler_status()
     if not ok:

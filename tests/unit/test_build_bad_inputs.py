@@ -142,7 +142,7 @@ def test_engine_without_or_with_a_mismatched_sidecar_is_refused(tmp_path):
 
 
 def test_runner_refuses_a_foreign_engine_here_with_the_reason(tmp_path):
-    from engines.runtime import open_runner
+    from engines.measure.runners import open_runner
 
     engine = _fake_engine(tmp_path)
     with pytest.raises(UnsupportedError, match="engine other.plan refused: built with TensorRT 10.0.1"):
@@ -152,9 +152,9 @@ def test_runner_refuses_a_foreign_engine_here_with_the_reason(tmp_path):
 def test_cancel_during_an_aoti_compile_kills_it_and_leaves_nothing(tmp_path):
     torch = pytest.importorskip("torch")
     from engines.build.aoti import build_aoti
-    from engines.model_info import TensorSpec
-    from engines.torch_load import save_torchscript
-    from engines.zoo import DigitsCNN
+    from engines.models.model_info import TensorSpec
+    from engines.models.torch_load import save_torchscript
+    from engines.models.zoo import DigitsCNN
 
     spec = [TensorSpec("input", ("batch", 1, 8, 8), "float32")]
     src = tmp_path / "tiny.pt"

@@ -9,11 +9,11 @@ import shutil
 import numpy as np
 import pytest
 
-from engines.cost import (TrafficProfile, break_even, cost_per_million, gpu_vs_cpu, instance_row,
+from engines.cost.model import (TrafficProfile, break_even, cost_per_million, gpu_vs_cpu, instance_row,
                           interruption_rate_from_band, parse_assumptions, serverless_estimate, spot_finetune,
                           throughput_bases)
 from engines.errors import WorkbenchError
-from engines.prices import load_catalog
+from engines.cost.prices import load_catalog
 from tests.unit.deploy_helpers import measured, tiny_onnx
 
 
@@ -159,8 +159,8 @@ def test_interruption_band_conversion(cat):
 
 
 def test_project_costs_on_a_real_model_and_stored_variant(tmp_path):
-    from engines.cost_report import CostOptions, project_costs
-    from engines.measured import resolve_target
+    from engines.cost.report import CostOptions, project_costs
+    from engines.measure.figures import resolve_target
     from engines.workspace import Workspace
 
     model = tiny_onnx(tmp_path / "tiny.onnx")

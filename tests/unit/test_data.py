@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.data import Dataset, load_data, validate_data
+from engines.models.data import Dataset, load_data, validate_data
 from engines.errors import DataError
-from engines.model_info import ModelInfo, TensorSpec
+from engines.models.model_info import ModelInfo, TensorSpec
 
 
 def _info(shape=("batch", 1, 8, 8), dtype="float32", name="input") -> ModelInfo:

@@ -17,7 +17,7 @@ from engines.deploy.prepare import prepare
 from engines.deploy.sagemaker_ops import DeployError, deploy, teardown
 from engines.deploy.spec import DeploySpec
 from engines.errors import WorkbenchError
-from engines.measured import resolve_target
+from engines.measure.figures import resolve_target
 from tests.unit.deploy_helpers import (BUCKET, FAKE_KEY_ID, FAKE_SECRET, ROLE, Failing, MotoServer, fake_credentials,
                                        leftovers, measured, nothing_left, tiny_onnx)
 

@@ -117,7 +117,7 @@ def test_payload_over_4mb():
 def test_payload_of_a_real_model_with_a_big_input(tmp_path):
     """Request sizes come from encoding a real example input: JSON of 307,200 floats is over 4 MB, NPY is not."""
     from engines.deploy.prepare import facts_for
-    from engines.measured import payload_sizes, resolve_target
+    from engines.measure.figures import payload_sizes, resolve_target
     from tests.unit.deploy_helpers import measured
 
     target = resolve_target(str(tiny_onnx(tmp_path / "big.onnx", shape=("N", 3, 320, 320), classes=2)))

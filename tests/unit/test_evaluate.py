@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engines.errors import DataError
-from engines.evaluate import accuracy, evaluate_model, fidelity, predict
-from engines.runtime import open_runner
+from engines.measure.evaluate import accuracy, evaluate_model, fidelity, predict
+from engines.measure.runners import open_runner
 from tests.unit.optimize_helpers import digits_x, tiny_cnn_onnx
 
 

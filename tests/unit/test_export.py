@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from engines import zoo
+from engines.models import zoo
 from engines.errors import Cancelled, WorkbenchError
-from engines.export import export_to_onnx
-from engines.loader import inspect_model
-from engines.model_info import TensorSpec
-from engines.runtime import OnnxRunner
+from engines.models.export import export_to_onnx
+from engines.models.loader import inspect_model
+from engines.models.model_info import TensorSpec
+from engines.measure.runners import OnnxRunner
 from engines.tasks import TaskContext
-from engines.torch_load import save_torchscript
+from engines.models.torch_load import save_torchscript
 from tests.unit.model_factories import tiny_torch_module
 
 

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from engines.errors import Cancelled, DataError, WorkbenchError
-from engines.finetune import CHECKPOINT_NAME, finetune
-from engines.prune import prune_structured
+from engines.optimize.finetune import CHECKPOINT_NAME, finetune
+from engines.optimize.prune import prune_structured
 from engines.tasks import TaskContext
 
 

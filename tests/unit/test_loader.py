@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engines.errors import ModelLoadError, WorkbenchError
-from engines.loader import detect_format, inspect_model
+from engines.models.loader import detect_format, inspect_model
 from tests.unit.model_factories import constant_weights_onnx, huge_dynamic_onnx, random_bytes, tiny_onnx
 
 
@@ -168,7 +168,7 @@ def test_onnx_inspection_does_not_import_onnxruntime(tmp_path):
     import sys
 
     path = tiny_onnx(tmp_path / "t.onnx")
-    code = ("import sys; from engines.loader import inspect_model; inspect_model(sys.argv[1]); "
+    code = ("import sys; from engines.models.loader import inspect_model; inspect_model(sys.argv[1]); "
             "print(','.join(m for m in ('onnxruntime', 'torch', 'tensorflow') if m in sys.modules))")
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=root,

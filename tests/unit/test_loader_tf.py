@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engines.errors import ModelLoadError
-from engines.loader import inspect_model
+from engines.models.loader import inspect_model
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -59,7 +59,7 @@ def test_tflite_without_tensorflow(samples_dir):
     import sys
     from pathlib import Path
 
-    code = ("import sys; from engines.loader import inspect_model; i = inspect_model(sys.argv[1]); "
+    code = ("import sys; from engines.models.loader import inspect_model; i = inspect_model(sys.argv[1]); "
             "print(i.format, i.macs, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(samples_dir / "digits_keras.tflite")],
                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])

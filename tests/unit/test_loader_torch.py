@@ -7,10 +7,10 @@ import zipfile
 import pytest
 import torch
 
-from engines import zoo
+from engines.models import zoo
 from engines.errors import ModelLoadError
-from engines.loader import inspect_model
-from engines.torch_load import load_torch_module, save_torchscript
+from engines.models.loader import inspect_model
+from engines.models.torch_load import load_torch_module, save_torchscript
 from tests.unit.model_factories import tiny_torch_module
 
 
@@ -51,7 +51,7 @@ def test_arch_outside_the_zoo_is_never_built(tmp_path):
     torch.jit.save(scripted, str(path), _extra_files={"workbench_arch": "os:system", "workbench_config": "{}"})
     with pytest.raises(ModelLoadError) as exc:
         load_torch_module(path)
-    assert "not from engines.zoo" in str(exc.value)
+    assert "not from engines.models.zoo" in str(exc.value)
 
 
 def test_torchscript_without_metadata_reports_unknown_inputs(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("httpx")
 
 from engines.errors import WorkbenchError  # noqa: E402
-from engines.loadgen import concurrency_sweep, example_payload, invocations_url, run_concurrency, run_rate  # noqa: E402
+from engines.serving.loadgen import concurrency_sweep, example_payload, invocations_url, run_concurrency, run_rate  # noqa: E402
 from engines.serving.app import start_server  # noqa: E402
 from engines.tasks import TaskContext  # noqa: E402
 from tests.perf_fixtures import SlowRunner  # noqa: E402

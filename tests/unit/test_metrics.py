@@ -11,8 +11,8 @@ from dataclasses import FrozenInstanceError
 import numpy as np
 import pytest
 
-from engines.metrics import (NA, CpuSample, FixedSource, MetricsRecorder, Sampler, right_sizing_hint, summarize)
-from engines.nvml_probe import NvmlProbe
+from engines.measure.metrics import (NA, CpuSample, FixedSource, MetricsRecorder, Sampler, right_sizing_hint, summarize)
+from engines.measure.nvml import NvmlProbe
 from tests.perf_fixtures import FakeNvml
 
 pynvml = pytest.importorskip("pynvml")
@@ -113,7 +113,7 @@ def test_polls_never_overlap_even_when_slow_and_called_from_threads():
             time.sleep(0.03)
             return super().read()
 
-    from engines.metrics import _NoGpu
+    from engines.measure.metrics import _NoGpu
 
     s = Sampler(hz=100, cpu_source=SlowSource(), gpu_probe=_NoGpu(), deterministic=False)  # interval < poll time
     starts: list[float] = []
@@ -178,7 +178,7 @@ def test_recorder_summarises_samples_from_a_shared_sampler():
 
 
 def test_recorder_with_the_benchmark_harness():
-    from engines.bench import benchmark
+    from engines.measure.harness import benchmark
 
     class Busy:
         threads, device = 1, "cpu"

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from engines.errors import Cancelled, DataError, WorkbenchError
-from engines.optimize import apply_recipe, open_context, save_variant
-from engines.optimize_context import MeasureOptions
-from engines.recipes import Recipe
+from engines.optimize.pipeline import apply_recipe, open_context, save_variant
+from engines.optimize.context import MeasureOptions
+from engines.optimize.recipes import Recipe
 from engines.tasks import TaskContext
 from engines.workspace import Workspace
 from tests.unit.optimize_helpers import digits_x, labelled_data, tiny_cnn_onnx, tiny_digits_torchscript
@@ -146,7 +146,7 @@ def test_read_only_workspace_is_refused_up_front(model, tmp_path, monkeypatch):
     apply_recipe(ctx, Recipe())
     ws = tmp_path / "ws"
     before = (ws / "manifest.json").read_text()
-    import engines.optimize_context as oc
+    import engines.optimize.context as oc
 
     def read_only(*a, **kw):
         raise OSError(errno.EROFS, "Read-only file system")

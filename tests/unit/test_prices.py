@@ -8,7 +8,7 @@ import json
 import pytest
 
 from engines.errors import WorkbenchError
-from engines.prices import BUNDLED, load_catalog, refresh_prices, user_catalog_path
+from engines.cost.prices import BUNDLED, load_catalog, refresh_prices, user_catalog_path
 
 # Every figure in /work/shared/PRICES.md that the catalog ships as verified (id -> USD).
 CHECKED = {

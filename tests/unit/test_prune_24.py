@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from engines.errors import Cancelled, UnsupportedError
-from engines.prune import is_24_sparse, mask_24, prune_24_onnx, prune_24_torch
+from engines.optimize.prune import is_24_sparse, mask_24, prune_24_onnx, prune_24_torch
 from engines.tasks import TaskContext
 from tests.unit.prune_fixtures import onnx_arrays, run_onnx, tiny_onnx, tiny_torch_cnn
 

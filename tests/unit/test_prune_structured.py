@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from engines.errors import Cancelled, UnsupportedError, WorkbenchError
-from engines.prune import channel_counts, prune_structured
+from engines.optimize.prune import channel_counts, prune_structured
 from engines.tasks import TaskContext
 
 
@@ -141,7 +141,7 @@ def test_cancel_before_the_step_leaves_the_model_whole():
 
 
 def test_digits_cnn_from_the_zoo_prunes_and_still_runs():
-    zoo = pytest.importorskip("engines.zoo")
+    zoo = pytest.importorskip("engines.models.zoo")
     net = zoo.build("DigitsCNN")
     x = torch.randn(4, 1, 8, 8)
     report = prune_structured(net, x[:1], 0.5)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from engines.errors import Cancelled, ModelLoadError, UnsupportedError, WorkbenchError
-from engines.prune import prune_unstructured_onnx, prune_unstructured_torch
-from engines.prune_unstructured import magnitude_masks
+from engines.optimize.prune import prune_unstructured_onnx, prune_unstructured_torch
+from engines.optimize.prune_unstructured import magnitude_masks
 from engines.tasks import TaskContext
 from tests.unit.prune_fixtures import onnx_arrays, run_onnx, tiny_onnx, tiny_torch_cnn
 

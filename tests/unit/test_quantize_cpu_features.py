@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engines.cpu_features import cpu_features, explain_int8_slowdown, int8_outlook, parse_cpuinfo
+from engines.measure.cpu_features import cpu_features, explain_int8_slowdown, int8_outlook, parse_cpuinfo
 
 X86_VNNI = """processor : 0
 model name : Intel(R) Xeon(R) Platinum 8480+

@@ -9,8 +9,8 @@ import onnx
 import pytest
 
 from engines.errors import Cancelled, UnsupportedError
-from engines.quantize_ort import SPEEDS_UP, ArrayCalibrationReader, quantize_onnx
-from engines.recipes import Recipe
+from engines.optimize.quantize_ort import SPEEDS_UP, ArrayCalibrationReader, quantize_onnx
+from engines.optimize.recipes import Recipe
 from engines.tasks import TaskContext
 from tests.unit.optimize_helpers import digits_x, tiny_cnn_onnx
 

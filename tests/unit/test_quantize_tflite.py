@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engines.errors import DataError, UnsupportedError
-from engines.quantize_tflite import SPEEDS_UP, convert_keras
+from engines.optimize.quantize_tflite import SPEEDS_UP, convert_keras
 
 pytest.importorskip("tensorflow")
 
@@ -33,12 +33,12 @@ def test_full_integer_conversion_runs_in_litert(tmp_path):
     info = convert_keras(src, dst, "tflite-int8", calib_x=x, samples=16)
     assert info["calib_samples"] == 16 and info["speeds_up"] == SPEEDS_UP["tflite-int8"]
     assert not list(tmp_path.glob(".calib.*")), "calibration temp file must be removed"
-    from engines.inspect_tflite import open_interpreter
+    from engines.models.inspect_tflite import open_interpreter
 
     interp = open_interpreter(dst, threads=1)
     tensors = interp.get_tensor_details()
     assert any(t["dtype"] == np.int8 for t in tensors)          # weights/activations really int8
-    from engines.tflite_runtime import TfliteRunner
+    from engines.measure.tflite_runner import TfliteRunner
 
     runner = TfliteRunner(dst, threads=1)
     got = runner.run({runner.inputs[0].name: x[:4]})[0]

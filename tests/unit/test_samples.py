@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from engines.loader import inspect_model
-from engines.runtime import open_runner
+from engines.models.loader import inspect_model
+from engines.measure.runners import open_runner
 
 MARGIN = 0.01  # the committed files are the ones measured; allow only float noise
 
@@ -52,8 +52,8 @@ def test_onnx_sample_accuracy(samples_dir, manifest):
 def test_torchscript_sample_accuracy_and_arch(samples_dir, manifest):
     import torch
 
-    from engines.torch_load import load_torch_module
-    from engines.zoo import DigitsCNN
+    from engines.models.torch_load import load_torch_module
+    from engines.models.zoo import DigitsCNN
 
     model = load_torch_module(samples_dir / "digits_cnn.pt")
     assert isinstance(model, DigitsCNN)
@@ -84,7 +84,7 @@ def test_samples_inspect_consistently(samples_dir):
 
 
 def test_generator_writes_checked_torchscript_and_onnx(tmp_path):
-    from engines.samples import generate_tiny_bert
+    from engines.models.samples import generate_tiny_bert
 
     sizes = {"vocab": 50, "hidden": 16, "layers": 1, "heads": 2, "ffn": 32}
     result = generate_tiny_bert(tmp_path, seq_len=8, **sizes)

@@ -14,7 +14,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("onnxruntime")
 
-from engines.runtime import open_runner  # noqa: E402
+from engines.measure.runners import open_runner  # noqa: E402
 from engines.serving.app import start_server  # noqa: E402
 from tests.perf_fixtures import SlowRunner, tiny_onnx  # noqa: E402
 

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from engines.errors import WorkbenchError  # noqa: E402
-from engines.sweep import (SweepPoint, SweepResult, available_devices, batch_sweep, best_batch,  # noqa: E402
+from engines.measure.sweep import (SweepPoint, SweepResult, available_devices, batch_sweep, best_batch,  # noqa: E402
                            default_batches, preferred_batch_sizes, recommend_batching)
 from tests.perf_fixtures import tiny_onnx  # noqa: E402
 

@@ -6,7 +6,7 @@ import pytest
 
 from engines.build.tensorrt_settings import TensorRTSettings, profile_shapes, settings_from_choices
 from engines.errors import WorkbenchError
-from engines.model_info import TensorSpec
+from engines.models.model_info import TensorSpec
 
 
 @pytest.mark.parametrize("precision, sparse, flags", [

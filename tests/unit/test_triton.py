@@ -9,9 +9,9 @@ import pytest
 pytest.importorskip("onnx")
 
 from engines.errors import UnsupportedError  # noqa: E402
-from engines.model_info import TensorSpec  # noqa: E402
-from engines.sweep import SweepPoint, SweepResult  # noqa: E402
-from engines.triton import config_pbtxt, export_triton_repo  # noqa: E402
+from engines.models.model_info import TensorSpec  # noqa: E402
+from engines.measure.sweep import SweepPoint, SweepResult  # noqa: E402
+from engines.serving.triton import config_pbtxt, export_triton_repo  # noqa: E402
 from tests.perf_fixtures import tiny_onnx  # noqa: E402
 
 

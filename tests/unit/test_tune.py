@@ -9,9 +9,9 @@ import time
 import pytest
 
 from engines.errors import Cancelled
-from engines.optimize import open_context
-from engines.optimize_context import MeasureOptions
-from engines.tune import FAST_INT8, candidates, recommend, tune
+from engines.optimize.pipeline import open_context
+from engines.optimize.context import MeasureOptions
+from engines.optimize.tune import FAST_INT8, candidates, recommend, tune
 from engines.workspace import Variant
 from tests.unit.optimize_helpers import labelled_data, tiny_cnn_onnx
 
@@ -117,7 +117,7 @@ def _progress(seen, cancel_after=None, event=None):
 
 
 def test_near_ties_go_to_the_more_faithful_variant():
-    from engines.tune import pick_fastest
+    from engines.optimize.tune import pick_fastest
 
     pc = _v("per_channel", 0.95, 0)
     pc.metrics["fidelity"] = {"top1_agreement": 1.0, "cosine": 0.99985}

@@ -42,10 +42,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engines.cost import parse_assumptions, spot_finetune
-    from engines.cost_report import CostOptions, project_costs
-    from engines.measured import resolve_target
-    from engines.prices import load_catalog
+    from engines.cost.model import parse_assumptions, spot_finetune
+    from engines.cost.report import CostOptions, project_costs
+    from engines.measure.figures import resolve_target
+    from engines.cost.prices import load_catalog
 
     catalog = load_catalog()
     target = resolve_target(args.target, workspace=args.workspace, model=args.model)
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def report_lines(r: dict[str, Any]) -> list[str]:
-    from engines.cost_report import break_even_sentence, gpu_vs_cpu_sentence, spot_finetune_sentence, usd
+    from engines.cost.report import break_even_sentence, gpu_vs_cpu_sentence, spot_finetune_sentence, usd
 
     m, p = r["measured"], r["profile"]
     lines = [f"Cost projection for {r['target']['name']} — price catalog {r['catalog']['as_of']} "

@@ -86,10 +86,10 @@ def run(args: argparse.Namespace) -> int:
         return _teardown(args)
     if not args.target:
         raise WorkbenchError("give VARIANT_OR_MODEL to deploy, or --teardown NAME")
-    from engines.cost import TrafficProfile
+    from engines.cost.model import TrafficProfile
     from engines.deploy.prepare import prepare
     from engines.deploy.spec import DeploySpec
-    from engines.measured import resolve_target
+    from engines.measure.figures import resolve_target
 
     target = resolve_target(args.target, workspace=args.workspace, model=args.model)
     spec = DeploySpec(mode=args.mode or "serverless", name=args.name or "", region=args.region, role_arn=args.role,

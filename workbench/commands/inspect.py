@@ -74,13 +74,13 @@ def summary_lines(info: Any, data_notes: list[str] | None = None, layers: bool =
 
 
 def run(args: argparse.Namespace) -> int:
-    from engines.loader import inspect_model
+    from engines.models.loader import inspect_model
 
     info = inspect_model(args.model, trust_pickle=args.trust_pickle)
     data_notes: list[str] = []
     data_summary = None
     if args.data:
-        from engines.data import load_data, validate_data
+        from engines.models.data import load_data, validate_data
 
         ds = validate_data(load_data(args.data), info)
         data_summary = {"path": ds.path, "samples": len(ds), "x_shape": list(ds.x.shape), "x_dtype": str(ds.x.dtype),

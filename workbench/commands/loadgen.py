@@ -39,7 +39,7 @@ def _levels(text: str) -> list[int]:
 
 def _body(args: argparse.Namespace) -> tuple[bytes, str, int]:
     from engines.errors import WorkbenchError
-    from engines.loadgen import example_payload
+    from engines.serving.loadgen import example_payload
 
     if args.body:
         path = Path(args.body)
@@ -55,7 +55,7 @@ def _body(args: argparse.Namespace) -> tuple[bytes, str, int]:
 
 def run(args: argparse.Namespace) -> int:
     from engines.errors import WorkbenchError
-    from engines.loadgen import concurrency_sweep, run_rate
+    from engines.serving.loadgen import concurrency_sweep, run_rate
 
     if args.requests < 1 or args.duration <= 0:
         raise WorkbenchError("--requests must be >= 1 and --duration positive")

@@ -40,8 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def recipe_from_args(args: argparse.Namespace, fmt: str):
-    from engines.optimize_context import TORCH_FORMATS
-    from engines.recipes import Recipe
+    from engines.optimize.context import TORCH_FORMATS
+    from engines.optimize.recipes import Recipe
 
     if args.prune_mode == "2:4":
         mode = "2:4"
@@ -59,7 +59,7 @@ def recipe_from_args(args: argparse.Namespace, fmt: str):
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from engines.optimize import apply_recipe
+    from engines.optimize.pipeline import apply_recipe
     from engines.tasks import TaskContext
     from workbench.commands.variants import Progress, finish, open_ctx
 

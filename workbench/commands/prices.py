@@ -46,7 +46,7 @@ def print_catalog(catalog: Any, service: str | None = None, out: Any = None) -> 
 
 
 def run(args: argparse.Namespace) -> int:
-    from engines.prices import load_catalog, refresh_prices
+    from engines.cost.prices import load_catalog, refresh_prices
 
     if args.action == "refresh":
         out = refresh_prices(None, args.region, endpoint_url=args.endpoint_url)

@@ -46,7 +46,7 @@ def _progress(quiet: bool) -> Any:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from engines.samples import SAMPLES_DIR, build_samples
+    from engines.models.samples import SAMPLES_DIR, build_samples
 
     out = args.out or SAMPLES_DIR
     manifest = build_samples(out, keras=not args.no_keras, task=_progress(args.json))
@@ -61,7 +61,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_generate(args: argparse.Namespace) -> int:
     from engines.errors import WorkbenchError
-    from engines.samples import generate_resnet18, generate_tiny_bert
+    from engines.models.samples import generate_resnet18, generate_tiny_bert
 
     if args.image_size < 32 or args.seq_len < 1:
         raise WorkbenchError("--image-size must be at least 32 and --seq-len at least 1")

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engines.errors import WorkbenchError
-    from engines.runtime import open_runner
+    from engines.measure.runners import open_runner
     from engines.serving.app import start_server
     from engines.serving.target import resolve_target
 

@@ -43,7 +43,7 @@ def _parse_batches(text: str | None) -> list[int] | None:
 def run(args: argparse.Namespace) -> int:
     from engines.errors import UnsupportedError, WorkbenchError
     from engines.serving.target import resolve_target
-    from engines.sweep import available_devices, batch_sweep
+    from engines.measure.sweep import available_devices, batch_sweep
 
     if args.iterations < 1 or args.seconds <= 0:
         raise WorkbenchError("--iterations must be >= 1 and --seconds positive")

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engines.tasks import TaskContext
-    from engines.tune import tune
+    from engines.optimize.tune import tune
     from workbench.commands.variants import Progress, finish, open_ctx
 
     ctx = open_ctx(args)

@@ -24,11 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engines.optimize_context import cached_sha256, workspace_for
-    from engines.report import build_report
+    from engines.optimize.context import cached_sha256, workspace_for
+    from engines.optimize.report import build_report
     from pathlib import Path
 
-    from engines.loader import detect_format
+    from engines.models.loader import detect_format
 
     path = Path(args.model).expanduser().resolve()
     detect_format(path)  # a one-line error for a missing or unknown file
@@ -111,7 +111,7 @@ def measure_args(p: argparse.ArgumentParser) -> None:
 
 def open_ctx(args: argparse.Namespace) -> Any:
     from engines.errors import WorkbenchError
-    from engines.optimize_context import MeasureOptions, open_context
+    from engines.optimize.context import MeasureOptions, open_context
 
     if args.iterations < 1 or args.seconds <= 0 or (args.threads is not None and args.threads < 1):
         raise WorkbenchError("--iterations and --threads must be >= 1 and --seconds positive")
@@ -123,8 +123,8 @@ def open_ctx(args: argparse.Namespace) -> Any:
 def finish(args: argparse.Namespace, ctx: Any, chosen: Any, payload: dict[str, Any], title: str,
            recommended: Any = None, notes: Iterable[str] = (), show_ids: Iterable[str] | None = None) -> None:
     """--save, --report, then the JSON or text output."""
-    from engines.optimize import save_variant
-    from engines.report import build_report, write_report
+    from engines.optimize.pipeline import save_variant
+    from engines.optimize.report import build_report, write_report
 
     vs = ctx.workspace.variants()
     report = build_report(vs, ctx.workspace.baseline(), title=title, model_name=ctx.model_path.name,

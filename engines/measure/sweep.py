@@ -1,0 +1,173 @@
+"""Batch sweeps: latency percentiles and throughput per batch size, on CPU and CUDA.
+
+For each batch size (powers of two up to ``max_batch`` by default) the model
+runs through :func:`engines.measure.harness.benchmark` with a
+:class:`engines.measure.metrics.MetricsRecorder`, so every point keeps the CPU/GPU
+samples taken while it ran. On CUDA, ONNX Runtime's CUDA execution provider
+returns outputs in host memory, so each timed call already includes the
+device synchronisation. The sweep stops growing the batch once a point is far
+over the latency budget, and reports the largest batch whose p99 meets it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from engines.errors import UnsupportedError, WorkbenchError
+from engines.tasks import TaskContext, ensure_task
+
+
+@dataclass
+class SweepPoint:
+    batch: int
+    latency_ms: dict[str, float]
+    throughput_ips: float
+    iterations: int
+    run_metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SweepResult:
+    model: str
+    device: str
+    threads: int | None
+    points: list[SweepPoint]
+    budget_ms: float | None = None
+    percentile: str = "p99"
+    best_batch: int | None = None          # largest batch meeting the budget
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SweepResult":
+        points = [SweepPoint(**p) for p in d.get("points", [])]
+        return cls(**{**d, "points": points})
+
+    def point(self, batch: int) -> SweepPoint | None:
+        return next((p for p in self.points if p.batch == batch), None)
+
+
+def default_batches(max_batch: int) -> list[int]:
+    if max_batch < 1:
+        raise WorkbenchError("--max-batch must be at least 1")
+    out, b = [], 1
+    while b < max_batch:
+        out.append(b)
+        b *= 2
+    out.append(max_batch)
+    return out
+
+
+def available_devices() -> list[str]:
+    """``cpu``, plus ``cuda`` when ONNX Runtime has its CUDA execution provider."""
+    devices = ["cpu"]
+    try:
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            devices.append("cuda")
+    except ImportError:
+        pass
+    return devices
+
+
+def best_batch(points: Sequence[SweepPoint], budget_ms: float | None, percentile: str = "p99") -> int | None:
+    if budget_ms is None:
+        return None
+    fitting = [p.batch for p in points if p.latency_ms.get(percentile, float("inf")) <= budget_ms]
+    return max(fitting) if fitting else None
+
+
+def batch_sweep(model: str | os.PathLike, *, fmt: str = "onnx", batches: Sequence[int] | None = None,
+                max_batch: int = 64, budget_ms: float | None = None, percentile: str = "p99",
+                device: str = "cpu", threads: int | None = None, warmup: int = 5, iterations: int = 100,
+                budget_s_per_point: float = 3.0, data: Any = None, runner: Any = None, recorder_factory: Any = None,
+                task: TaskContext | None = None) -> SweepResult:
+    """Measure ``model`` at each batch size; see the module docstring."""
+    from engines.measure.harness import benchmark
+    from engines.measure.metrics import MetricsRecorder
+    from engines.measure.runners import example_feeds, open_runner
+
+    task = ensure_task(task)
+    path = Path(model)
+    if runner is None:
+        if not path.exists():
+            raise WorkbenchError(f"model file {path} does not exist")
+        runner = open_runner(path, fmt, threads=threads, device=device)
+    batches = list(batches) if batches else default_batches(max_batch)
+    notes: list[str] = []
+    first = runner.inputs[0].shape[0] if runner.inputs and runner.inputs[0].shape else None
+    if isinstance(first, int) and first > 0:
+        notes.append(f"the model's batch axis is fixed at {first}: only that batch size can run")
+        batches = [first]
+    points: list[SweepPoint] = []
+    for i, b in enumerate(batches):
+        task.report(i / len(batches), f"batch {b} on {device}")
+        feeds = example_feeds(runner.inputs, batch=b, seed=i, data=data)
+        recorder = recorder_factory() if recorder_factory else MetricsRecorder()
+        try:
+            res = benchmark(runner, feeds, warmup=warmup, iterations=iterations, budget_s=budget_s_per_point,
+                            min_iterations=5, task=task.sub(i / len(batches), (i + 1) / len(batches)),
+                            recorder=recorder)
+        except MemoryError:
+            notes.append(f"batch {b} ran out of memory; larger batches skipped")
+            break
+        except WorkbenchError:
+            raise
+        except Exception as exc:
+            if not points:
+                raise UnsupportedError(f"the model failed at batch {b}: "
+                                       f"{(str(exc).splitlines() or [type(exc).__name__])[0]}") from exc
+            notes.append(f"batch {b} failed ({type(exc).__name__}); larger batches skipped")
+            break
+        points.append(SweepPoint(b, res.latency_ms, res.throughput_ips, res.iterations, res.run_metrics))
+        if budget_ms is not None and res.latency_ms["p50"] > 4 * budget_ms and b != batches[-1]:
+            notes.append(f"stopped after batch {b}: p50 {res.latency_ms['p50']:.1f} ms is far over the "
+                         f"{budget_ms:g} ms budget")
+            break
+    task.report(1.0, "sweep done")
+    return SweepResult(model=str(path), device=device, threads=getattr(runner, "threads", None), points=points,
+                       budget_ms=budget_ms, percentile=percentile,
+                       best_batch=best_batch(points, budget_ms, percentile), notes=notes)
+
+
+def recommend_batching(sweep: SweepResult, budget_ms: float, percentile: str = "p99") -> dict[str, Any]:
+    """Max batch size and queue delay for a latency budget, from a batch sweep.
+
+    A request can wait out the queue delay, then the batch already running,
+    then its own batch: budget >= delay + 2 x latency(batch). The largest batch
+    with 2 x latency within 80% of the budget is taken; the delay gets what is
+    left, capped at one batch's run time (waiting longer gains nothing).
+    """
+    if budget_ms <= 0:
+        raise WorkbenchError("the latency budget must be positive")
+    fits = [p for p in sweep.points if 2 * p.latency_ms[percentile] <= 0.8 * budget_ms]
+    if not fits:
+        fastest = min(sweep.points, key=lambda p: p.latency_ms[percentile], default=None)
+        shown = f"{fastest.latency_ms[percentile]:.1f} ms at batch {fastest.batch}" if fastest else "no points"
+        return {"max_batch": 1, "max_delay_ms": 0.0, "expected_ms": fastest.latency_ms[percentile] if fastest else None,
+                "meets_budget": False, "reason": f"even batch 1 does not fit a {budget_ms:g} ms {percentile} "
+                                                 f"budget with queueing ({shown}): turn batching off or pick "
+                                                 "faster hardware"}
+    p = max(fits, key=lambda q: q.batch)
+    lat = p.latency_ms[percentile]
+    delay = max(0.1, min(budget_ms - 2 * lat, lat))
+    return {"max_batch": p.batch, "max_delay_ms": round(delay, 2), "expected_ms": round(delay + 2 * lat, 2),
+            "throughput_ips": p.throughput_ips, "meets_budget": True,
+            "reason": f"batch {p.batch} runs in {lat:.1f} ms ({percentile}); a {delay:.1f} ms queue delay keeps "
+                      f"the worst case near {delay + 2 * lat:.1f} ms, within {budget_ms:g} ms"}
+
+
+def preferred_batch_sizes(sweep: SweepResult, max_batch: int) -> list[int]:
+    """Batch sizes worth waiting for (Triton's ``preferred_batch_size``): the best-throughput sizes <= max."""
+    pts = [p for p in sweep.points if p.batch <= max_batch]
+    if not pts:
+        return [max_batch]
+    top = max(p.throughput_ips for p in pts)
+    good = sorted({p.batch for p in pts if p.throughput_ips >= 0.9 * top})
+    return good[-2:] if len(good) > 1 else good

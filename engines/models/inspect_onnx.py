@@ -1,0 +1,162 @@
+"""Inspect an ONNX model with the ``onnx`` package only (no onnxruntime, no weights read).
+
+The protobuf is loaded without external data; parameter counts come from
+tensor dims, so a huge model inspects as fast as a small one. External data
+must live inside the model's folder.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from math import prod
+from pathlib import Path
+from typing import Any
+
+from engines.errors import ModelLoadError
+from engines.models.macs import estimate_macs
+from engines.models.model_info import ModelInfo, TensorSpec
+
+MAX_LAYERS = 2000
+
+# onnx.TensorProto data types -> numpy dtype names
+ONNX_DTYPES = {
+    1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string",
+    9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 14: "complex64", 15: "complex128",
+    16: "bfloat16", 17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz",
+    21: "uint4", 22: "int4",
+}
+# Constant-node tensors of these types are weights; int64/int32 constants are shapes and indices.
+WEIGHT_DTYPES = {1, 2, 3, 10, 11, 16, 17, 18, 19, 20, 21, 22}  # int32 left out: Constant int32 are indices
+
+
+def load_onnx_proto(path: Path) -> Any:
+    """Parse the graph (no external weights); one-line errors for corrupt or truncated files."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except DecodeError as exc:
+        raise ModelLoadError(f"{path.name} is not a valid ONNX file (protobuf decode failed: the file is "
+                             "truncated or corrupt)") from exc
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"{path.name} is not a valid ONNX file: {msg}") from exc
+    if model.ir_version <= 0 or not model.HasField("graph") or not model.graph.output:
+        raise ModelLoadError(f"{path.name} is not a valid ONNX model (no IR version or graph outputs): "
+                             "the file is corrupt or not ONNX")
+    return model
+
+
+def external_data_files(model: Any, path: Path) -> list[Path]:
+    """External data files the model references; refuse any that leave the model's folder."""
+    base = path.parent.resolve()
+    files: list[Path] = []
+    for tensor in _all_tensors(model):
+        if tensor.data_location != 1:  # TensorProto.EXTERNAL
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        target = (base / location).resolve()
+        if not location or Path(location).is_absolute() or not target.is_relative_to(base):
+            raise ModelLoadError(f"{path.name}: external data location {location!r} escapes the model's folder; "
+                                 "refusing to read it (keep the .data file next to the .onnx)")
+        if not target.is_file():
+            raise ModelLoadError(f"{path.name}: external data file {location!r} is missing: copy it next to "
+                                 "the .onnx file")
+        if target not in files:
+            files.append(target)
+    return files
+
+
+def _all_tensors(model: Any):
+    yield from model.graph.initializer
+    for node in model.graph.node:
+        for a in node.attribute:
+            if a.HasField("t"):
+                yield a.t
+
+
+def _spec(vi: Any) -> TensorSpec:
+    t = vi.type.tensor_type
+    dims: list[int | str] = []
+    if t.HasField("shape"):
+        for d in t.shape.dim:
+            dims.append(int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?"))
+    return TensorSpec(vi.name, tuple(dims), ONNX_DTYPES.get(t.elem_type, str(t.elem_type)))
+
+
+def inspect_onnx(path: Path, *, trust_pickle: bool = False) -> ModelInfo:
+    import onnx
+
+    model = load_onnx_proto(path)
+    ext_files = external_data_files(model, path)
+    g = model.graph
+    init_names = {i.name for i in g.initializer}
+    # int64/bool initializers are shapes and indices, not weights
+    params = sum(prod(i.dims) for i in g.initializer if i.data_type not in (7, 9))
+    notes: list[str] = []
+
+    const_params = 0
+    const_nodes = 0
+    for node in g.node:
+        if node.op_type != "Constant":
+            continue
+        for a in node.attribute:
+            if a.name == "value" and a.HasField("t") and a.t.data_type in WEIGHT_DTYPES and prod(a.t.dims) > 1:
+                const_params += prod(a.t.dims)
+                const_nodes += 1
+    if const_params:
+        params += const_params
+        notes.append(f"{const_params:,} parameters are stored in {const_nodes} Constant nodes rather than "
+                     "initializers (counted); quantizers and pruners treat only initializers as weights")
+
+    histogram = Counter(n.op_type if n.domain in ("", "ai.onnx") else f"{n.op_type} ({n.domain})" for n in g.node)
+    est = estimate_macs(model)
+    macs: int | None = est.total
+    if est.dynamic_dims:
+        notes.append("MACs assume 1 for dynamic input dims (" + ", ".join(est.dynamic_dims[:8]) + "): batch 1")
+    if est.inner_unknown:
+        notes.append(f"shape inference left {est.inner_unknown} intermediate dims open (taken as 1): "
+                     "the MAC estimate may be low")
+    if est.unknown_nodes:
+        notes.append(f"MACs leave out {len(est.unknown_nodes)} Conv/MatMul nodes whose shapes could not be inferred")
+        if est.total == 0:
+            macs = None
+
+    sizes = {i.name: prod(i.dims) for i in g.initializer}
+    layers = []
+    for i, node in enumerate(g.node[:MAX_LAYERS]):
+        name = node.name or f"{node.op_type}_{i}"
+        layers.append({"name": name, "op": node.op_type, "inputs": list(node.input)[:4],
+                       "outputs": list(node.output)[:2], "macs": est.per_node.get(name, 0),
+                       "params": sum(sizes.get(x, 0) for x in node.input)})
+    if len(g.node) > MAX_LAYERS:
+        notes.append(f"layer table shows the first {MAX_LAYERS} of {len(g.node)} nodes")
+    if ext_files:
+        notes.append("weights in external data: " + ", ".join(f.name for f in ext_files))
+
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx.checker.ValidationError and C++ errors: ORT may still run it
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        notes.append(f"onnx.checker: {first[:160]}")
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    producer = f"{model.producer_name} {model.producer_version}".strip()
+    framework = f"onnx {onnx.__version__} (IR v{model.ir_version}, opset {opset})"
+    if producer:
+        framework += f", produced by {producer}"
+    size = path.stat().st_size + sum(f.stat().st_size for f in ext_files)
+    return ModelInfo(
+        format="onnx", path=str(path), name=path.stem, size_bytes=size, param_count=int(params),
+        macs=macs, op_histogram=dict(histogram.most_common()),
+        inputs=[_spec(i) for i in g.input if i.name not in init_names],
+        outputs=[_spec(o) for o in g.output], framework=framework, opset=opset,
+        layers=layers, notes=notes, arch=_arch(model),
+    )
+
+
+def _arch(model: Any) -> str | None:
+    for p in model.metadata_props:
+        if p.key == "workbench_arch":
+            return p.value
+    return None

@@ -1,0 +1,90 @@
+"""Open any supported model: detect its format, dispatch to the right inspector.
+
+``inspect_model(path)`` returns a :class:`ModelInfo` or raises a one-line
+:class:`ModelLoadError`. Heavy frameworks are imported only by the inspector
+for the detected format (ONNX inspection never imports onnxruntime; nothing
+imports tensorflow unless the file is Keras, SavedModel or TFLite).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import zipfile
+from pathlib import Path
+
+from engines.errors import ModelLoadError, WorkbenchError
+from engines.models.model_info import ModelInfo
+
+SUFFIX_FORMATS: dict[str, str] = {
+    ".onnx": "onnx",
+    ".pt": "torch",
+    ".pth": "torch",
+    ".ts": "torch",
+    ".pt2": "torch_export",
+    ".keras": "keras",
+    ".tflite": "tflite",
+}
+
+# format -> "module:function(path, trust_pickle=...) -> ModelInfo"
+INSPECTORS: dict[str, str] = {
+    "onnx": "engines.models.inspect_onnx:inspect_onnx",
+    "torch": "engines.models.inspect_torch:inspect_torch",
+    "torch_export": "engines.models.inspect_torch:inspect_torch_export",
+    "keras": "engines.models.inspect_keras:inspect_keras",
+    "savedmodel": "engines.models.inspect_keras:inspect_savedmodel",
+    "tflite": "engines.models.inspect_tflite:inspect_tflite",
+}
+
+SUPPORTED_TEXT = ".onnx, .pt/.pth (TorchScript), .pt2 (torch.export), .keras, a SavedModel folder, .tflite"
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """The loader key for ``path`` ("onnx", "torch", ...), or a one-line error."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ModelLoadError(f"{p} does not exist: check the path (supported: {SUPPORTED_TEXT})")
+    if p.is_dir():
+        if (p / "saved_model.pb").is_file() or (p / "saved_model.pbtxt").is_file():
+            return "savedmodel"
+        raise ModelLoadError(f"{p} is a folder but not a TensorFlow SavedModel (no saved_model.pb): "
+                             f"open a model file instead ({SUPPORTED_TEXT})")
+    if not p.is_file():
+        raise ModelLoadError(f"{p} is not a regular file")
+    fmt = SUFFIX_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise ModelLoadError(f"{p.name}: unknown model extension {p.suffix or '(none)'!r}; "
+                             f"supported: {SUPPORTED_TEXT}")
+    if p.stat().st_size == 0:
+        raise ModelLoadError(f"{p.name} is empty (0 bytes): the file is truncated or was never written")
+    if fmt == "keras" and not zipfile.is_zipfile(p):
+        raise ModelLoadError(f"{p.name} is not a Keras v3 archive (.keras files are zip archives): "
+                             "the file is corrupt or not a Keras model")
+    return fmt
+
+
+def inspect_model(path: str | os.PathLike, *, trust_pickle: bool = False) -> ModelInfo:
+    """Inspect a model file or folder; raise :class:`ModelLoadError` with one line on bad input."""
+    p = Path(path).expanduser()
+    fmt = detect_format(p)
+    module_name, func_name = INSPECTORS[fmt].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelLoadError(f"cannot inspect {p.name}: the {fmt} support is not installed ({exc.name}); "
+                             "install the workbench extras (pip install -e '.[tf]')") from exc
+    func = getattr(module, func_name)
+    try:
+        return func(p.resolve(), trust_pickle=trust_pickle)
+    except WorkbenchError:
+        raise
+    except MemoryError as exc:
+        raise ModelLoadError(f"{p.name}: out of memory while reading the model") from exc
+    except Exception as exc:  # a framework's own error on a bad file: one line for the user
+        raise ModelLoadError(f"cannot read {p.name} as {fmt}: {first_line(exc)}") from exc
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0].strip() if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,0 +1,253 @@
+"""Auto-tune: search recipes within an accuracy budget and a time budget.
+
+Candidates are tried in order of how likely they are to pay off on a CPU
+(static INT8 with U8 activations / S8 weights per channel first, the recipe
+that is fast on VNNI/AMX machines), then other formats, calibrations and
+types, dynamic INT8, FP16, INT4 for MatMul models, and structured pruning
+(with recovery) alone and combined with INT8. Every candidate is measured;
+the result is the Pareto front and one recommended variant: the fastest whose
+quality drop is within ``max_drop`` points. The baseline always qualifies, so
+the tuner never ends with nothing. Recipes already in the workspace return at
+once, so an interrupted tune resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from engines.errors import WorkbenchError
+from engines.optimize.pipeline import apply_recipe, ensure_baseline
+from engines.optimize.context import KERAS_FORMATS, TORCH_FORMATS, OptimizeContext
+from engines.optimize.pareto import pareto_front, quality
+from engines.optimize.recipes import Recipe
+from engines.tasks import TaskContext, ensure_task
+from engines.workspace import Variant
+
+FINALISTS = 3   # qualifying variants re-timed side by side with the baseline before recommending
+RACE_ROUNDS = 7
+TIE = 0.03      # latencies within 3% are a tie (noise): the more faithful variant wins
+
+FAST_INT8 = Recipe(quant="int8-static", quant_format="qdq", per_channel=True, activation_type="u8",
+                   weight_type="s8", calibration="minmax")
+
+
+@dataclass
+class TuneResult:
+    baseline: Variant
+    recommended: Variant
+    front: list[Variant]
+    tried: list[Variant]
+    qualifying: list[Variant]
+    quality_key: str                 # "accuracy" or "fidelity"
+    max_drop: float                  # points (percent)
+    elapsed_s: float
+    skipped: list[str] = field(default_factory=list)   # recipe labels not tried (budget)
+    raced: dict[str, float] = field(default_factory=dict)   # variant id -> p50 ms in the final race
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"baseline": self.baseline.id, "recommended": self.recommended.to_dict(),
+                "front": [v.id for v in self.front], "tried": [v.to_dict() for v in self.tried],
+                "qualifying": [v.id for v in self.qualifying], "quality_key": self.quality_key,
+                "max_drop_points": self.max_drop, "elapsed_s": round(self.elapsed_s, 2),
+                "skipped": self.skipped, "raced_p50_ms": self.raced, "notes": self.notes}
+
+
+def has_weight_matmul(path: Any) -> bool:
+    """Whether an ONNX file has a MatMul with a constant weight (what INT4 weight-only can quantize)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    inits = {i.name for i in model.graph.initializer}
+    return any(n.op_type == "MatMul" and any(i in inits for i in n.input) for n in model.graph.node)
+
+
+def candidates(ctx: OptimizeContext, *, pruning: bool = True, recover_epochs: int = 3,
+               matmul_path: Any = None) -> list[Recipe]:
+    """The recipes to try for this model, most promising first (``matmul_path``: the baseline ONNX file)."""
+    if ctx.fmt in KERAS_FORMATS:
+        return [Recipe(quant="tflite-int8"), Recipe(quant="tflite-dynamic"), Recipe(quant="tflite-fp16")]
+    if ctx.fmt == "tflite":
+        return []
+    out = [
+        FAST_INT8,
+        Recipe(quant="int8-static", quant_format="qoperator"),
+        Recipe(quant="int8-static", calibration="percentile"),
+        Recipe(quant="int8-static", calibration="entropy"),
+        Recipe(quant="int8-static", activation_type="s8", weight_type="s8"),   # ORT's default types
+        Recipe(quant="int8-static", per_channel=False),
+        Recipe(quant="int8-dynamic"),
+        Recipe(quant="fp16"),
+    ]
+    if matmul_path is not None and has_weight_matmul(matmul_path):
+        out.append(Recipe(quant="int4"))
+    if pruning and ctx.fmt in TORCH_FORMATS and getattr(ctx.model_info(), "arch", None):
+        for amount in (0.3, 0.5):
+            base = Recipe(prune_mode="structured", prune_amount=amount, recover_epochs=recover_epochs)
+            out.append(base)
+            out.append(Recipe(prune_mode="structured", prune_amount=amount, recover_epochs=recover_epochs,
+                              quant="int8-static"))
+    return out
+
+
+def quality_drop(v: Variant, baseline: Variant, key: str) -> float | None:
+    """Points (percent) of quality lost against the baseline; None when unmeasured."""
+    if v.status != "ok":
+        return None
+    m = v.metrics
+    if key == "accuracy":
+        a, b = m.get("accuracy"), baseline.metrics.get("accuracy")
+        return None if a is None or b is None else (b - a) * 100.0
+    fid = m.get("fidelity") or {}
+    if fid.get("nan_inf"):
+        return 100.0
+    agree = fid.get("top1_agreement")
+    if agree is not None:
+        return (1.0 - agree) * 100.0
+    cos = fid.get("cosine")
+    return None if cos is None else (1.0 - cos) * 100.0
+
+
+def _latency(v: Variant) -> float:
+    return float((v.metrics.get("latency_ms") or {}).get("p50") or float("inf"))
+
+
+def recommend(variants: list[Variant], baseline: Variant, key: str, max_drop: float) -> tuple[Variant, list[Variant]]:
+    """The fastest qualifying variant (ties: smaller file); the baseline always qualifies."""
+    ok = [v for v in variants if v.status == "ok" and v.id != baseline.id]
+    qualifying = [baseline] + [v for v in ok if (d := quality_drop(v, baseline, key)) is not None
+                               and d <= max_drop + 1e-9]
+    best = min(qualifying, key=lambda v: (_latency(v), v.metrics.get("size_bytes") or 0))
+    return best, qualifying
+
+
+def _quality_tuple(v: Variant, key: str) -> tuple[float, float, float]:
+    fid = v.metrics.get("fidelity") or {}
+    return (quality(v, key) or 0.0, fid.get("top1_agreement") or 0.0, fid.get("cosine") or 0.0)
+
+
+def pick_fastest(variants: list[Variant], p50: dict[str, float], key: str, tolerance: float = TIE) -> Variant:
+    """The fastest variant; among those within ``tolerance`` of it (timing noise), the most faithful."""
+    fastest = min(p50[v.id] for v in variants)
+    near = [v for v in variants if p50[v.id] <= fastest * (1.0 + tolerance)]
+    return max(near, key=lambda v: (_quality_tuple(v, key), -(v.metrics.get("size_bytes") or 0)))
+
+
+def race(ctx: OptimizeContext, variants: list[Variant], *, rounds: int = 5, iters: int = 10,
+         task: TaskContext | None = None) -> dict[str, dict[str, float]]:
+    """Time the variants side by side (interleaved rounds, rotating order) at batch 1.
+
+    Returns per variant the latency percentiles of all its race samples, with ``p50`` set to the median
+    over rounds of its per-round medians: figures taken in the same minutes, so a busy neighbour slows
+    all of them alike and the comparison stays fair.
+    """
+    import numpy as np
+
+    from engines.measure.harness import percentiles, time_calls
+    from engines.measure.runners import example_feeds, open_runner
+
+    task = ensure_task(task)
+    # several sessions live side by side: idle threads must sleep, not spin on the cores being timed
+    runners = {v.id: open_runner(ctx.workspace.model_path(v), v.format, threads=ctx.threads,
+                                 **({"spinning": False} if v.format == "onnx" else {})) for v in variants}
+    feeds = {}
+    for vid, r in runners.items():
+        first = r.inputs[0].shape[0] if r.inputs and r.inputs[0].shape else None
+        batch = first if isinstance(first, int) and first > 0 else 1
+        feeds[vid] = example_feeds(r.inputs, batch=batch, data=ctx.x[:batch])
+    ids = list(runners)
+    samples: dict[str, list[np.ndarray]] = {vid: [] for vid in ids}
+    for vid in ids:
+        time_calls(lambda vid=vid: runners[vid].run(feeds[vid]), warmup=3, iterations=1, budget_s=None,
+                   min_iterations=1)
+    for r in range(rounds):
+        task.report(r / rounds, f"side-by-side race, round {r + 1}/{rounds}")
+        for vid in ids[r % len(ids):] + ids[:r % len(ids)]:
+            samples[vid].append(time_calls(lambda vid=vid: runners[vid].run(feeds[vid]), warmup=1,
+                                           iterations=iters, budget_s=None, min_iterations=1))
+    out = {}
+    for vid, s in samples.items():
+        pct = percentiles(np.concatenate(s))
+        pct["p50"] = float(np.median([np.median(a) for a in s]))
+        out[vid] = {k: pct[k] for k in ("p50", "p90", "p95", "p99", "mean")}
+    return out
+
+
+def _final_race(ctx: OptimizeContext, baseline: Variant, qualifying: list[Variant], key: str, notes: list[str],
+                task: TaskContext) -> tuple[Variant | None, dict[str, float]]:
+    """Re-time the fastest qualifying variants (and the fast U8/S8 recipe) with the baseline; pick one.
+
+    The raced latencies replace the ones stored at build time (measured minutes apart, under other load).
+    """
+    finalists = sorted((v for v in qualifying if v.id != baseline.id), key=_latency)[:FINALISTS]
+    favourite = ctx.workspace.find(FAST_INT8.to_dict(ctx.source_hash, ctx.data_hash))
+    if favourite is not None and favourite in qualifying and all(v.id != favourite.id for v in finalists):
+        finalists.append(favourite)   # the recipe known to be fast on VNNI/AMX always gets a fair race
+    if not finalists:
+        return None, {}
+    task.report(0.97, "timing the finalists side by side")
+    its = max(3, min(20, ctx.measure.iterations // 10))
+    field_ = [baseline] + finalists
+    timed = race(ctx, field_, rounds=RACE_ROUNDS, iters=its, task=task.sub(0.97, 1.0))
+    for v in field_:
+        ctx.workspace.update_metrics(v.id, latency_ms=timed[v.id], latency_source="side-by-side race (auto-tune)")
+    p50 = {vid: t["p50"] for vid, t in timed.items()}
+    b = p50[baseline.id]
+    notes.append("final side-by-side race (p50 ms, speedup): " + "; ".join(
+        f"{v.name} {p50[v.id]:.3g} ({b / p50[v.id]:.2f}x)" for v in field_))
+    return pick_fastest(field_, p50, key), p50
+
+
+def tune(ctx: OptimizeContext, *, max_drop: float = 1.0, budget_s: float = 300.0, pruning: bool = True,
+         recover_epochs: int = 3, task: TaskContext | None = None) -> TuneResult:
+    """Search recipes for ``ctx``; see the module docstring."""
+    task = ensure_task(task)
+    if max_drop < 0 or budget_s <= 0:
+        raise WorkbenchError("max drop must be >= 0 points and the budget > 0 seconds")
+    t0 = time.perf_counter()
+    notes = list(ctx.notes)
+    key = "accuracy" if ctx.has_labels else "fidelity"
+    if key == "fidelity":
+        notes.append("no labels: the accuracy goal is checked as fidelity (top-1 agreement with the baseline)")
+    task.report(0.0, "baseline")
+    baseline = ensure_baseline(ctx, task.sub(0.0, 0.05))
+    base_file = ctx.workspace.model_path(baseline) if baseline.format == "onnx" else None
+    todo = candidates(ctx, pruning=pruning, recover_epochs=recover_epochs, matmul_path=base_file)
+    tried: list[Variant] = []
+    skipped: list[str] = []
+    durations: list[float] = []
+    for i, recipe in enumerate(todo):
+        task.check()
+        elapsed = time.perf_counter() - t0
+        typical = sorted(durations)[len(durations) // 2] if durations else 0.0
+        stored = ctx.workspace.find(recipe.to_dict(ctx.source_hash, ctx.data_hash))
+        if stored is None and (elapsed >= budget_s or elapsed + typical > budget_s * 1.1):
+            skipped.append(recipe.label())
+            continue
+        lo, hi = 0.05 + 0.92 * i / len(todo), 0.05 + 0.92 * (i + 1) / len(todo)
+        task.report(lo, f"[{i + 1}/{len(todo)}] {recipe.label()}")
+        start = time.perf_counter()
+        res = apply_recipe(ctx, recipe, task=task.sub(lo, hi), retry_failed=False)
+        if not res.cached:
+            durations.append(time.perf_counter() - start)
+        tried.append(res.variant)
+        if recipe.prunes and recipe.quantizes and res.variant.parent and res.variant.parent != baseline.id:
+            parent = ctx.workspace.get(res.variant.parent)
+            if all(t.id != parent.id for t in tried):
+                tried.append(parent)
+    if skipped:
+        notes.append(f"time budget reached: {len(skipped)} recipe(s) not tried; run again to resume")
+    pool = [baseline] + [v for v in tried if v.id != baseline.id]
+    best, qualifying = recommend(pool, baseline, key, max_drop)
+    raced_best, raced = _final_race(ctx, baseline, qualifying, key, notes, task)
+    if raced_best is not None:
+        best = raced_best
+    front = pareto_front(pool, "latency", key)
+    if best.id == baseline.id and len(qualifying) == 1:
+        notes.append(f"no variant stayed within {max_drop:g} point(s); the baseline is recommended")
+    task.report(1.0, f"recommended: {best.name}")
+    return TuneResult(baseline=baseline, recommended=best, front=front, tried=tried, qualifying=qualifying,
+                      quality_key=key, max_drop=max_drop, elapsed_s=time.perf_counter() - t0, skipped=skipped,
+                      raced=raced, notes=notes)
