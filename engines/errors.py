@@ -34,3 +34,10 @@ class UnsupportedError(WorkbenchError):
 
 class Cancelled(Exception):
     """Raised inside a long task when the user cancelled it."""
+
+
+def first_line(exc: BaseException | str, limit: int = 200) -> str:
+    """The first non-empty line of an error (or its type name), cut to ``limit`` characters."""
+    text = (exc if isinstance(exc, str) else str(exc)).strip()
+    line = text.splitlines()[0].strip() if text else (type(exc).__name__ if not isinstance(exc, str) else "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -64,7 +64,9 @@ class Variant:
 
 
 def default_home() -> Path:
-    return Path(os.environ.get("WORKBENCH_HOME") or Path.home() / ".workbench")
+    from engines.settings import home
+
+    return home()
 
 
 class Workspace:

@@ -58,7 +58,7 @@ class CostScreen(WorkbenchScreen):
     BINDINGS = [Binding("r", "compute", "Recompute"), Binding("b", "baseline", "Build baseline")]
 
     def compose_body(self) -> ComposeResult:
-        from workbench.cost_wiring import catalog_summary, session_target, target_label
+        from workbench.wiring.cost import catalog_summary, session_target, target_label
 
         s = self.session
         self._target = session_target(s.model_path, s.workspace, s.selected_variant_id)
@@ -120,7 +120,7 @@ class CostScreen(WorkbenchScreen):
                 "assumptions": self.query_one("#cost-assume", Input).value, "finetune": ft}
 
     def action_compute(self) -> None:
-        from workbench.cost_wiring import compute_cost
+        from workbench.wiring.cost import compute_cost
 
         try:
             options = self._options()
@@ -130,7 +130,7 @@ class CostScreen(WorkbenchScreen):
         self.query_one(TaskPanel).start(TASK, compute_cost, self._target, options)
 
     def action_baseline(self) -> None:
-        from workbench.cost_wiring import build_baseline
+        from workbench.wiring.cost import build_baseline
 
         s = self.session
         if s.model_path is None or s.workspace is None:

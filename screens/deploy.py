@@ -81,7 +81,7 @@ class DeployScreen(WorkbenchScreen):
                 Binding("d", "deploy", "Deploy"), Binding("t", "teardown", "Teardown")]
 
     def compose_body(self) -> ComposeResult:
-        from workbench.cost_wiring import session_target, target_label
+        from workbench.wiring.cost import session_target, target_label
 
         s = self.session
         self._target = session_target(s.model_path, s.workspace, s.selected_variant_id)
@@ -138,13 +138,13 @@ class DeployScreen(WorkbenchScreen):
 
     # -- actions -------------------------------------------------------------------
     def action_plan(self) -> None:
-        from workbench.deploy_wiring import plan_deploy
+        from workbench.wiring.deploy import plan_deploy
 
         self.state["form"] = form = self.form()
         self._start(PLAN, plan_deploy, self._target, form)
 
     def action_local(self) -> None:
-        from workbench.deploy_wiring import local_flow
+        from workbench.wiring.deploy import local_flow
 
         self.state["form"] = form = self.form()
         self._start(LOCAL, local_flow, self._target, form)
@@ -154,7 +154,7 @@ class DeployScreen(WorkbenchScreen):
         if prepared is None or self.state.get("planned_form") != self.form():
             self._show("result", "Plan first (p): deploy runs exactly the plan you reviewed.")
             return
-        from workbench.deploy_wiring import preview_lines
+        from workbench.wiring.deploy import preview_lines
 
         body = "\n".join(preview_lines(prepared))
         spec = prepared.plan.spec
@@ -165,7 +165,7 @@ class DeployScreen(WorkbenchScreen):
         if not yes:
             self._show("result", "Deploy cancelled: nothing was created.")
             return
-        from workbench.deploy_wiring import run_deploy
+        from workbench.wiring.deploy import run_deploy
 
         self._start(DEPLOY, run_deploy, self.state["prepared"])
 
@@ -182,7 +182,7 @@ class DeployScreen(WorkbenchScreen):
 
     def _confirmed_teardown(self, yes: bool | None, name: str, form: dict[str, str]) -> None:
         if yes:
-            from workbench.deploy_wiring import run_teardown
+            from workbench.wiring.deploy import run_teardown
 
             self._start(TEARDOWN, run_teardown, name, form["region"], form["endpoint_url"].strip() or None)
 
@@ -205,7 +205,7 @@ class DeployScreen(WorkbenchScreen):
             return
         r = message.result
         if message.task == PLAN:
-            from workbench.deploy_wiring import preview_lines
+            from workbench.wiring.deploy import preview_lines
 
             self.state.update(prepared=r, planned_form=self.state.get("form"))
             self._show("plan", "\n".join(["Plan (dry run, nothing created):", *preview_lines(r)]))

@@ -23,7 +23,7 @@ from screens.widgets.pareto_chart import ParetoChart
 from screens.widgets.percent_slider import PercentSlider
 from screens.widgets.task_panel import TaskPanel
 from screens.widgets.variants_table import VariantsTable
-from workbench import optimize_wiring as wiring
+from workbench.wiring import optimize as wiring
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
 
 TASK = "optimize"

@@ -1,27 +1,13 @@
-"""Small user settings for the TUI, read from the environment.
+"""The TUI's view of the user settings (:mod:`engines.settings`, read with pydantic-settings).
 
-``WORKBENCH_THEME`` (a Textual theme name), ``WORKBENCH_REFRESH_HZ`` (live
-metrics refresh rate) and ``WORKBENCH_DETERMINISTIC=1`` (tests, snapshots,
-recordings: no animations, no blinking cursors, no clocks) override the
-defaults. ``WORKBENCH_HOME`` (default ``~/.workbench``) holds workspaces.
+``WORKBENCH_THEME``, ``WORKBENCH_REFRESH_HZ``, ``WORKBENCH_DETERMINISTIC`` and
+``WORKBENCH_HOME``; see :mod:`engines.settings` for what each means.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-
-TRUE = {"1", "true", "yes", "on"}
-
-
-def _float_env(name: str, default: float, lo: float, hi: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        return default
-    return min(hi, max(lo, value))
 
 
 @dataclass(frozen=True)
@@ -32,7 +18,9 @@ class Config:
 
     @property
     def home(self) -> Path:
-        return Path(os.environ.get("WORKBENCH_HOME") or Path.home() / ".workbench")
+        from engines.settings import home
+
+        return home()
 
     @property
     def refresh_interval(self) -> float:
@@ -40,8 +28,7 @@ class Config:
 
     @classmethod
     def from_env(cls) -> "Config":
-        return cls(
-            theme=os.environ.get("WORKBENCH_THEME", "").strip() or cls.theme,
-            refresh_hz=_float_env("WORKBENCH_REFRESH_HZ", cls.refresh_hz, 0.2, 20.0),
-            deterministic=os.environ.get("WORKBENCH_DETERMINISTIC", "").strip().lower() in TRUE,
-        )
+        from engines.settings import settings
+
+        s = settings()
+        return cls(theme=s.theme, refresh_hz=s.refresh_hz, deterministic=bool(s.deterministic))

@@ -25,10 +25,14 @@ from engines.errors import Cancelled, UnsupportedError, WorkbenchError
 from engines.tasks import TaskContext, ensure_task
 from engines.workspace import Variant, Workspace, default_home
 
-BACKENDS = ("ort", "aoti", "tensorrt")
-PRECISIONS = ("fp32", "fp16", "int8")
-ENGINE_FORMATS = {"ort": "onnx", "aoti": "aoti", "tensorrt": "tensorrt"}
-ENGINE_FILES = {"ort": "model.onnx", "aoti": "model.pt2", "tensorrt": "model.plan"}
+from engines import formats as F
+from engines.registry import by_kind as _by_kind
+
+_ENGINES = {c.id: c for c in _by_kind("engine")}
+BACKENDS = tuple(_ENGINES)
+PRECISIONS = tuple(dict.fromkeys(p for c in _ENGINES.values() for p in c.precisions))
+ENGINE_FORMATS = {k: c.output_format for k, c in _ENGINES.items()}
+ENGINE_FILES = {k: c.output_file for k, c in _ENGINES.items()}
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 QOPERATOR_OPS = {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear",
                  "MatMulIntegerToFloat", "QGemm", "QLinearAdd"}
@@ -69,12 +73,16 @@ def quant_kind(onnx_path: str | os.PathLike) -> str:
     return "qdq" if ops & QDQ_OPS else "float"
 
 
-def _check_precision(backend: str, precision: str, source: Variant, qkind: str | None) -> None:
+def _check_choices(backend: str, precision: str) -> None:
     if backend not in BACKENDS:
         raise WorkbenchError(f"unknown backend {backend!r}: choose {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise WorkbenchError(f"unknown precision {precision!r}: choose {', '.join(PRECISIONS)}")
-    if backend in ("ort", "tensorrt") and source.format != "onnx":
+
+
+def _check_precision(backend: str, precision: str, source: Variant, qkind: str | None) -> None:
+    _check_choices(backend, precision)
+    if F.ONNX in _ENGINES[backend].input_formats and source.format != "onnx":
         raise UnsupportedError(f"the {backend} backend builds from ONNX and variant {source.name!r} is "
                                f"{source.format}: pick an ONNX variant")
     if qkind is None:
@@ -172,7 +180,7 @@ def _torch_source(model_path: str | os.PathLike | None) -> Path:
         raise UnsupportedError("AOTInductor compiles PyTorch models and no PyTorch model was given: open the "
                                ".pt/.pt2 model (ONNX variants cannot be compiled by AOTInductor)")
     path = Path(model_path).expanduser().resolve()
-    if detect_format(path) not in ("torch", "torch_export"):
+    if not F.is_torch(detect_format(path)):
         raise UnsupportedError(f"AOTInductor compiles PyTorch models and {path.name} is not one: open the .pt "
                                "(TorchScript) or .pt2 (torch.export) model, or use the ort backend")
     return path
@@ -324,27 +332,17 @@ def _labelled(task: TaskContext, start: float, end: float, label: str) -> TaskCo
 def preflight(backend: str, precision: str, model_path: str | os.PathLike | None,
               options: BuildOptions | None = None) -> None:
     """Cheap checks before any work: known choices, the backend usable here, the right kind of model."""
-    if backend not in BACKENDS:
-        raise WorkbenchError(f"unknown backend {backend!r}: choose {', '.join(BACKENDS)}")
-    if precision not in PRECISIONS:
-        raise WorkbenchError(f"unknown precision {precision!r}: choose {', '.join(PRECISIONS)}")
+    _check_choices(backend, precision)
+    cap = _ENGINES[backend]
     device = (options or BuildOptions()).device
-    if backend == "tensorrt":
-        from engines.build.tensorrt_env import require_tensorrt
-
-        require_tensorrt()
-    elif backend == "aoti":
+    if backend == "aoti":
         _torch_source(model_path)
-        if device == "cpu":
-            from engines.build.aoti import compiler_status
-
-            ok, why = compiler_status()
-            if not ok:
-                raise UnsupportedError(why)
-    elif device == "cuda":
-        from engines.build.ort_cuda import require_cuda_ep
-
-        require_cuda_ep()
+    if device not in cap.devices:
+        raise UnsupportedError(f"{cap.label} runs on {', '.join(cap.devices)}, not {device}: choose --device "
+                               f"{cap.devices[0]}")
+    avail = cap.availability(device=device)
+    if not avail.ok:
+        raise UnsupportedError(f"{cap.label} cannot be used here: " + "; ".join(avail.missing or (avail.detail,)))
 
 
 def build_for_model(model_path: str | os.PathLike, backend: str, precision: str, *, variant: str | None = None,

@@ -17,7 +17,6 @@ screenshots and tests are stable.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
@@ -33,7 +32,9 @@ DEFAULT_HZ = 2.0
 
 
 def deterministic_mode() -> bool:
-    return os.environ.get("WORKBENCH_DETERMINISTIC", "") not in ("", "0", "false", "no")
+    from engines.settings import deterministic
+
+    return deterministic()
 
 
 @dataclass(frozen=True)

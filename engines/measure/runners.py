@@ -3,8 +3,9 @@
 ``open_runner(path, fmt, threads=..., device=...)`` returns an object with
 ``inputs`` / ``outputs`` (lists of :class:`TensorSpec`) and
 ``run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]``. Backends register a
-factory by format name in :data:`RUNNER_FACTORIES` as ``"module:function"``
-strings, so nothing heavy is imported until a runner is opened.
+factory by format name (the ``runtime`` entries of :mod:`engines.registry`,
+collected in :data:`RUNNER_FACTORIES`) as ``"module:function"`` strings, so
+nothing heavy is imported until a runner is opened.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ class Runner(Protocol):
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
 
 
-RUNNER_FACTORIES: dict[str, str] = {
-    "onnx": "engines.measure.runners:open_onnx_runner",
-    "tflite": "engines.measure.tflite_runner:open_tflite_runner",
-    "aoti": "engines.build.aoti:open_aoti_runner",
-    "tensorrt": "engines.build.tensorrt_engine:open_tensorrt_runner",
-}
+def _runner_factories() -> dict[str, str]:
+    from engines.registry import by_kind
+
+    return {fmt: cap.entry for cap in by_kind("runtime") for fmt in cap.input_formats}
+
+
+RUNNER_FACTORIES: dict[str, str] = _runner_factories()
 
 _ORT_DTYPES = {
     "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",

@@ -13,34 +13,30 @@ import os
 import zipfile
 from pathlib import Path
 
-from engines.errors import ModelLoadError, WorkbenchError
+from engines import formats as F
+from engines.errors import ModelLoadError, WorkbenchError, first_line
 from engines.models.model_info import ModelInfo
 
-SUFFIX_FORMATS: dict[str, str] = {
-    ".onnx": "onnx",
-    ".pt": "torch",
-    ".pth": "torch",
-    ".ts": "torch",
-    ".pt2": "torch_export",
-    ".keras": "keras",
-    ".tflite": "tflite",
-}
+SUFFIX_FORMATS: dict[str, str] = F.SUFFIX_FORMATS
 
 # format -> "module:function(path, trust_pickle=...) -> ModelInfo"
 INSPECTORS: dict[str, str] = {
-    "onnx": "engines.models.inspect_onnx:inspect_onnx",
-    "torch": "engines.models.inspect_torch:inspect_torch",
-    "torch_export": "engines.models.inspect_torch:inspect_torch_export",
-    "keras": "engines.models.inspect_keras:inspect_keras",
-    "savedmodel": "engines.models.inspect_keras:inspect_savedmodel",
-    "tflite": "engines.models.inspect_tflite:inspect_tflite",
+    F.ONNX: "engines.models.inspect_onnx:inspect_onnx",
+    F.TORCHSCRIPT: "engines.models.inspect_torch:inspect_torch",
+    F.TORCH_PICKLE: "engines.models.inspect_torch:inspect_torch",
+    F.TORCH_EXPORT: "engines.models.inspect_torch:inspect_torch_export",
+    F.KERAS: "engines.models.inspect_keras:inspect_keras",
+    F.SAVEDMODEL: "engines.models.inspect_keras:inspect_savedmodel",
+    F.TFLITE: "engines.models.inspect_tflite:inspect_tflite",
 }
+_TORCH_KINDS = {"torchscript": F.TORCHSCRIPT, "torch_export": F.TORCH_EXPORT, "torch_save": F.TORCH_PICKLE,
+                "legacy_pickle": F.TORCH_PICKLE}
 
 SUPPORTED_TEXT = ".onnx, .pt/.pth (TorchScript), .pt2 (torch.export), .keras, a SavedModel folder, .tflite"
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """The loader key for ``path`` ("onnx", "torch", ...), or a one-line error."""
+    """The format id of ``path`` (:mod:`engines.formats`: "onnx", "torchscript", ...), or a one-line error."""
     p = Path(path).expanduser()
     if not p.exists():
         raise ModelLoadError(f"{p} does not exist: check the path (supported: {SUPPORTED_TEXT})")
@@ -57,9 +53,13 @@ def detect_format(path: str | os.PathLike) -> str:
                              f"supported: {SUPPORTED_TEXT}")
     if p.stat().st_size == 0:
         raise ModelLoadError(f"{p.name} is empty (0 bytes): the file is truncated or was never written")
-    if fmt == "keras" and not zipfile.is_zipfile(p):
+    if fmt == F.KERAS and not zipfile.is_zipfile(p):
         raise ModelLoadError(f"{p.name} is not a Keras v3 archive (.keras files are zip archives): "
                              "the file is corrupt or not a Keras model")
+    if fmt == F.TORCHSCRIPT:  # .pt may hold TorchScript, a torch.export program or a pickle: look inside
+        from engines.models.torch_load import torch_file_kind
+
+        fmt = _TORCH_KINDS[torch_file_kind(p.resolve())]
     return fmt
 
 
@@ -82,9 +82,3 @@ def inspect_model(path: str | os.PathLike, *, trust_pickle: bool = False) -> Mod
         raise ModelLoadError(f"{p.name}: out of memory while reading the model") from exc
     except Exception as exc:  # a framework's own error on a bad file: one line for the user
         raise ModelLoadError(f"cannot read {p.name} as {fmt}: {first_line(exc)}") from exc
-
-
-def first_line(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0].strip() if text else type(exc).__name__
-    return line if len(line) <= limit else line[: limit - 1] + "…"

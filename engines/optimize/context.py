@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from engines import formats as F
 from engines.errors import DataError, WorkbenchError
 from engines.fsutil import sha256_file
 from engines.workspace import Workspace, default_home
 
 RANDOM_SAMPLES = 64
-TORCH_FORMATS = ("torch", "torch_export")
-KERAS_FORMATS = ("keras", "savedmodel")
+TORCH_FORMATS = F.TORCH_FORMATS
+KERAS_FORMATS = F.TF_FORMATS
 
 # The bundled samples' held-out data, found next to the model when no --data is given.
 SAMPLE_DATA = {"digits_cnn": "digits_test.npz", "digits_keras": "digits_test_nhwc.npz"}
@@ -72,7 +73,7 @@ class MeasureOptions:
 @dataclass
 class OptimizeContext:
     model_path: Path
-    fmt: str                                  # loader key: onnx, torch, torch_export, keras, savedmodel, tflite
+    fmt: str                                  # format id (engines.formats)
     source_hash: str
     workspace: Workspace
     x: np.ndarray                             # evaluation/calibration inputs (first model input)

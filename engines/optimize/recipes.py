@@ -13,21 +13,23 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from engines import formats as F
+from engines import registry
 from engines.errors import WorkbenchError
 
-PRUNE_MODES = ("none", "structured", "unstructured", "2:4")
-QUANT_MODES = ("none", "fp16", "int8-dynamic", "int8-static", "int4",
-               "tflite-dynamic", "tflite-fp16", "tflite-int8")
-ORT_QUANT_MODES = ("fp16", "int8-dynamic", "int8-static", "int4")
-TFLITE_QUANT_MODES = ("tflite-dynamic", "tflite-fp16", "tflite-int8")
+# The modes come from the capability registry; "none" means the step is skipped.
+PRUNE_MODES = (registry.NO_MODE, *registry.ids("prune"))
+QUANT_MODES = (registry.NO_MODE, *registry.ids("quantize"))
+ORT_QUANT_MODES = tuple(c.id for c in registry.by_kind("quantize") if c.output_format == F.ONNX)
+TFLITE_QUANT_MODES = tuple(c.id for c in registry.by_kind("quantize") if c.output_format == F.TFLITE)
+CALIBRATED_MODES = tuple(c.id for c in registry.by_kind("quantize") if c.needs_calibration)
 FORMATS = ("qdq", "qoperator")
 INT_TYPES = ("u8", "s8")
 CALIBRATIONS = ("minmax", "entropy", "percentile")
 SCOPES = ("global", "layer")
 
 # Short names accepted on the command line and in the UI.
-QUANT_ALIASES = {"int8": "int8-static", "static": "int8-static", "dynamic": "int8-dynamic",
-                 "float16": "fp16", "int4-weight": "int4"}
+QUANT_ALIASES = registry.aliases("quantize")
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class Recipe:
 
     @property
     def uses_calibration(self) -> bool:
-        return self.quant in ("int8-static", "tflite-int8")
+        return self.quant in CALIBRATED_MODES
 
     def normalized(self) -> "Recipe":
         """The same recipe with every field that does not apply reset to its default."""

@@ -1,7 +1,7 @@
 """Quality against latency (or size) for every measured variant; the Pareto front drawn as a line.
 
 Points are given by the screen as dicts ``{name, x, y, front, baseline}``
-(see ``workbench.optimize_wiring.chart_points``). Pareto-optimal variants are
+(see ``workbench.wiring.optimize.chart_points``). Pareto-optimal variants are
 drawn as ``★``, the others as ``•``, the baseline as ``◆``.
 """
 

@@ -2,7 +2,7 @@
 
 Sortable: click a column header, or press ``s`` to cycle the sort column
 (``S`` reverses). Failed variants stay in the table with their reason.
-Rows come from ``workbench.optimize_wiring.table_rows``.
+Rows come from ``workbench.wiring.optimize.table_rows``.
 """
 
 from __future__ import annotations

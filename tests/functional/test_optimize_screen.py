@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 from textual.widgets import Static, TabbedContent
 
-import workbench.optimize_wiring as wiring
+import workbench.wiring.optimize as wiring
 from screens.optimize import OptimizeScreen
 from screens.widgets.percent_slider import PercentSlider
 from screens.widgets.task_panel import TaskPanel

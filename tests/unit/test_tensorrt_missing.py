@@ -45,8 +45,8 @@ def test_backend_status_reports_tensorrt_missing_and_ort_available():
     from engines.build import backend_status
 
     st = backend_status()
-    assert st["ort"]["available"] is True
-    assert st["tensorrt"]["available"] is False and INSTALL in st["tensorrt"]["detail"]
+    assert st["ort"].ok is True
+    assert st["tensorrt"].ok is False and any(INSTALL in m for m in st["tensorrt"].missing)
 
 
 @no_trt

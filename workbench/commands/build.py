@@ -9,6 +9,9 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from engines import registry
+
+    backends = registry.by_kind("engine")
     p = sub.add_parser("build", help="build an inference engine (ORT optimized, AOTInductor, TensorRT)",
                        description="Build an engine from a model or one of its variants, benchmark it with the "
                                    "shared harness and compare its outputs with the source. The engine becomes "
@@ -17,10 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a model file, or a variant id/name of the workspace of --model")
     p.add_argument("--model", help="the model whose workspace holds VARIANT (when TARGET is a variant id)")
     p.add_argument("--variant", help="build from this variant of MODEL instead of its baseline")
-    p.add_argument("--backend", choices=["ort", "aoti", "tensorrt"], default="ort",
-                   help="ort: ONNX Runtime offline-optimized model; aoti: PyTorch AOTInductor package; "
-                        "tensorrt: TensorRT engine (NVIDIA GPU)")
-    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32",
+    p.add_argument("--backend", choices=[c.id for c in backends], default=backends[0].id,
+                   help="; ".join(f"{c.id}: {c.help}" for c in backends))
+    p.add_argument("--precision", choices=list(dict.fromkeys(x for c in backends for x in c.precisions)),
+                   default="fp32",
                    help="int8 builds from an INT8 (QDQ) variant")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None,
                    help="cpu or cuda (default: cuda for tensorrt, cpu otherwise)")
@@ -45,15 +48,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _show_backends(as_json: bool) -> int:
-    from engines.build import BACKEND_LABELS, backend_status
+    from engines import registry
+    from engines.build import backend_status
 
     status = backend_status()
     if as_json:
-        json.dump(status, sys.stdout, indent=1)
+        json.dump({k: {"available": a.ok, "detail": a.detail, "missing": list(a.missing)} for k, a in status.items()},
+                  sys.stdout, indent=1)
         print()
         return 0
-    for key, st in status.items():
-        print(f"{'yes' if st['available'] else 'no ':3}  {BACKEND_LABELS[key]:30} {st['detail']}")
+    for key, a in status.items():
+        cap_id, _, device = key.partition("-")
+        cap = registry.get("engine", cap_id)
+        label = f"{cap.label} ({device or cap.devices[0]})"
+        why = a.detail + (": " + "; ".join(a.missing) if a.missing else "")
+        print(f"{'yes' if a.ok else 'no ':3}  {label:30} {why}")
     return 0
 
 

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import argparse
 
-QUANT_CHOICES = ["none", "fp16", "int8-dynamic", "int8-static", "int4", "tflite-dynamic", "tflite-fp16",
-                 "tflite-int8"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from engines import registry
     from workbench.commands.variants import measure_args
+
+    quant = registry.by_kind("quantize")
+    prune = registry.by_kind("prune")
 
     p = sub.add_parser("optimize", help="quantize and/or prune a model and measure the variant",
                        description="Apply one recipe (prune -> recover -> export -> quantize) and measure the "
                                    "result against the baseline. The same recipe is never computed twice.")
     p.add_argument("model", metavar="MODEL", help="model file or folder (.onnx, .pt, .pt2, .keras, SavedModel)")
-    p.add_argument("--quantize", "-q", default="none", choices=QUANT_CHOICES, help="quantization mode")
+    p.add_argument("--quantize", "-q", default=registry.NO_MODE, metavar="MODE",
+                   choices=[registry.NO_MODE, *(c.id for c in quant), *registry.aliases("quantize")],
+                   help="quantization mode: " + "; ".join(f"{c.id} ({c.help})" for c in quant))
     p.add_argument("--prune", type=float, default=0.0, metavar="FRACTION",
                    help="pruning amount 0..0.95 (fraction of channels or weights)")
-    p.add_argument("--prune-mode", choices=["structured", "unstructured", "2:4"],
-                   help="structured (PyTorch: removes channels), unstructured (zeroes weights) or 2:4; "
-                        "default: structured for PyTorch models, unstructured for ONNX")
+    p.add_argument("--prune-mode", choices=[c.id for c in prune],
+                   help="; ".join(f"{c.id}: {c.help}" for c in prune)
+                        + "; default: structured for PyTorch models, unstructured for ONNX")
     p.add_argument("--prune-scope", choices=["global", "layer"], default="global",
                    help="unstructured pruning: rank weights globally or per layer")
     p.add_argument("--recover-epochs", type=int, default=0, help="fine-tune epochs after pruning (PyTorch)")

@@ -1,0 +1,91 @@
+"""Availability checks named by the registry: each returns an :class:`Availability`, never raises.
+
+A check says what it found ("onnxruntime 1.32 (CPU)") or exactly what is
+missing and how to get it. Checks that only need to know whether a package is
+installed use ``importlib.util.find_spec`` and import nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from engines.registry import Availability
+
+
+def _installed(module: str, hint: str) -> Availability:
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if found:
+        return Availability(True, f"{module} installed")
+    return Availability(False, f"{module} is not installed", (hint,))
+
+
+def onnxruntime(**_: Any) -> Availability:
+    return _installed("onnxruntime", "pip install onnxruntime")
+
+
+def tensorflow(**_: Any) -> Availability:
+    return _installed("tensorflow", "install the tf extra: pip install -e '.[tf]'")
+
+
+def litert(**_: Any) -> Availability:
+    return _installed("ai_edge_litert", "install the tf extra: pip install -e '.[tf]' (ai-edge-litert)")
+
+
+def torch(**_: Any) -> Availability:
+    return _installed("torch", "pip install torch==2.13.0")
+
+
+def torch_pruning(**_: Any) -> Availability:
+    return _installed("torch_pruning", "pip install torch-pruning")
+
+
+def boto3(**_: Any) -> Availability:
+    return _installed("boto3", "install the aws extra: pip install -e '.[aws]'")
+
+
+def ort_backend(device: str = "cpu", **_: Any) -> Availability:
+    """ONNX Runtime on ``device``: the CPU build, or the CUDA execution provider."""
+    if device == "cuda":
+        from engines.build.ort_cuda import cuda_ep_status
+
+        st = cuda_ep_status()
+        return Availability(st["available"], st["reason"] if st["available"] else "ONNX Runtime CUDA is not usable",
+                            () if st["available"] else (st["reason"],))
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return Availability(False, "onnxruntime is not installed", ("pip install onnxruntime",))
+    return Availability(True, f"onnxruntime {ort.__version__} (CPU)")
+
+
+def aoti_backend(device: str = "cpu", **_: Any) -> Availability:
+    """AOTInductor: PyTorch, a C++ compiler for CPU packages, CUDA for GPU packages."""
+    from engines.build.aoti import compiler_status
+
+    try:
+        import torch as _torch
+    except ImportError:
+        return Availability(False, "PyTorch is not installed", ("pip install torch==2.13.0",))
+    cuda = bool(_torch.cuda.is_available())
+    if device == "cuda" and not cuda:
+        return Availability(False, "AOTInductor for CUDA needs an NVIDIA GPU and a CUDA build of PyTorch",
+                            (f"torch {_torch.__version__} here sees no CUDA device: use a GPU machine with a "
+                             "CUDA build of PyTorch",))
+    ok, why = compiler_status()
+    where = "CUDA" if device == "cuda" else "CPU"
+    if not ok:
+        return Availability(False, f"AOTInductor on {where} cannot compile here", (why,))
+    return Availability(True, f"torch {_torch.__version__} on {where}; {why}; needs a PyTorch model (.pt/.pt2)")
+
+
+def tensorrt_backend(facts: Any = None, **_: Any) -> Availability:
+    from engines.build.tensorrt_env import local_facts, tensorrt_status
+
+    st = tensorrt_status(facts or local_facts())
+    if st["available"]:
+        return Availability(True, st["summary"])
+    return Availability(False, "TensorRT cannot be used here", tuple(st["missing"]))
