@@ -84,34 +84,43 @@ REGISTRY: tuple[Capability, ...] = (
     # -- quantization -------------------------------------------------------------------------------
     Capability("fp16", "quantize", "FP16", "float16 weights and math, float32 inputs/outputs (pays off on GPUs)",
                _ONNX_IN, f"{_Q}:quantize_fp16", precisions=("fp16",), devices=("cpu", "cuda"),
-               speeds_up="GPUs with fast FP16; on CPUs mostly a 2x smaller file", output_file="model.onnx",
+               speeds_up="GPUs with tensor cores (and CPUs with AVX512-FP16/AMX-FP16); halves size; on most CPUs "
+                         "ONNX Runtime runs it slower than FP32", output_file="model.onnx",
                output_format=F.ONNX, check=f"{_AV}:onnxruntime", aliases=("float16",)),
     Capability("int8-dynamic", "quantize", "INT8 dynamic",
                "INT8 weights, activations quantized at run time (transformers, RNNs)",
                _ONNX_IN, f"{_Q}:quantize_int8_dynamic", precisions=("int8",),
-               speeds_up="CPUs with VNNI/dot-product instructions, MatMul-heavy models",
+               speeds_up="CPUs with VNNI/dotprod on MatMul-heavy models (transformers, RNNs); weights 4x "
+                         "smaller; little gain on convolutions",
                output_file="model.onnx", output_format=F.ONNX, check=f"{_AV}:onnxruntime",
                aliases=("dynamic",), tunable=True),
     Capability("int8-static", "quantize", "INT8 static",
                "INT8 weights and activations calibrated on data (CNNs)",
                _ONNX_IN, f"{_Q}:quantize_int8_static", precisions=("int8",), needs_calibration=True,
-               speeds_up="CPUs with VNNI (x86) or SDOT/UDOT (ARM), GPUs with INT8 tensor cores",
+               speeds_up="CPUs with VNNI/AMX (x86: U8 activations / S8 weights) or ARM dotprod, and GPUs with "
+                         "INT8 tensor cores (TensorRT); best for CNNs; weights 4x smaller",
                output_file="model.onnx", output_format=F.ONNX, check=f"{_AV}:onnxruntime",
                aliases=("int8", "static"), tunable=True),
     Capability("int4", "quantize", "INT4 weight-only", "4-bit blocked weights for MatMul layers (LLM-style)",
                _ONNX_IN, f"{_Q}:quantize_int4", precisions=("int4",),
-               speeds_up="memory-bound MatMuls (large language models); no gain for convolutions",
+               speeds_up="memory-bound MatMul (large language/transformer models) on CPUs and GPUs: weights ~8x "
+                         "smaller; convolutions are not touched",
                output_file="model.onnx", output_format=F.ONNX, check=f"{_AV}:onnxruntime",
                aliases=("int4-weight",), tunable=True),
-    Capability("tflite-dynamic", "quantize", "TFLite dynamic range", "TFLite converter, INT8 weights",
-               F.TF_FORMATS, _T, precisions=("int8",), speeds_up="mobile/ARM CPUs (XNNPACK)",
+    Capability("tflite-dynamic", "quantize", "TFLite dynamic", "TFLite converter, INT8 weights",
+               F.TF_FORMATS, _T, precisions=("int8",),
+               speeds_up="CPUs (ARM and x86 via XNNPACK): weights stored int8 (4x smaller), activations "
+                         "quantized on the fly for the heavy ops",
                output_file="model.tflite", output_format=F.TFLITE, check=f"{_AV}:tensorflow", tunable=True),
-    Capability("tflite-fp16", "quantize", "TFLite float16", "TFLite converter, float16 weights",
-               F.TF_FORMATS, _T, precisions=("fp16",), speeds_up="mobile GPUs; on CPUs a 2x smaller file",
+    Capability("tflite-fp16", "quantize", "TFLite FP16", "TFLite converter, float16 weights",
+               F.TF_FORMATS, _T, precisions=("fp16",),
+               speeds_up="mobile GPUs (GPU delegate) and ARM CPUs with FP16 arithmetic; halves size; on x86 "
+                         "CPUs the weights are expanded to float32 and speed is unchanged",
                output_file="model.tflite", output_format=F.TFLITE, check=f"{_AV}:tensorflow", tunable=True),
-    Capability("tflite-int8", "quantize", "TFLite full integer", "TFLite converter, INT8 calibrated on data",
+    Capability("tflite-int8", "quantize", "TFLite INT8 full", "TFLite converter, INT8 calibrated on data",
                F.TF_FORMATS, _T, precisions=("int8",), needs_calibration=True,
-               speeds_up="mobile/ARM CPUs and NPUs", output_file="model.tflite", output_format=F.TFLITE,
+               speeds_up="CPUs with int8 dot products (ARM dotprod, x86 VNNI via XNNPACK), Edge TPUs, DSPs and "
+                         "NPUs; weights and activations int8", output_file="model.tflite", output_format=F.TFLITE,
                check=f"{_AV}:tensorflow", tunable=True),
     # -- pruning ------------------------------------------------------------------------------------
     Capability("structured", "prune", "structured (channels)",

@@ -2,15 +2,14 @@
 
 Every button runs an engine function in a thread worker (``TaskPanel``), so
 keys stay answered while a sweep runs. The server keeps running when you leave
-the screen (it lives in ``session.extras``) until you stop it or quit.
+the screen (it lives in ``session.server``) until you stop it or quit. Sweeps and
+comparisons belong to the open model (``session.model_state``).
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich import box
 from rich.table import Table
@@ -25,43 +24,8 @@ from screens.base import WorkbenchScreen
 from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone
 from workbench.formatting import REPO_ROOT, display_path
-
-if TYPE_CHECKING:
-    from engines.measure.sweep import SweepResult
-
-SERVER_KEY = "batching_server"
-SWEEP_KEY = "batch_sweep"
-COMPARE_KEY = "batching_compare"
-
-
-def yielding(fn: Any) -> Any:
-    """Run ``fn`` in a fresh thread at lower CPU priority (Linux nice +10), so the UI stays answered.
-
-    Threads inherit the priority of the thread that creates them, so ONNX Runtime's pool, the HTTP
-    server and the load generator started by ``fn`` yield to the UI too. When nothing else competes for
-    the CPU the priority changes nothing; the measurements get the same cores.
-    """
-    def run(*args: Any, **kwargs: Any) -> Any:
-        box: dict[str, Any] = {}
-
-        def body() -> None:
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-            except (AttributeError, OSError):   # not Linux, or not permitted: run as is
-                pass
-            try:
-                box["value"] = fn(*args, **kwargs)
-            except BaseException as exc:       # re-raised in the worker, which reports it
-                box["error"] = exc
-
-        t = threading.Thread(target=body, name=f"yielding-{getattr(fn, '__name__', 'task')}", daemon=True)
-        t.start()
-        t.join()
-        if "error" in box:
-            raise box["error"]
-        return box.get("value")
-
-    return run
+from workbench.wiring import batching as wiring
+from workbench.wiring.results import BatchingCompared, ServerStarted, ServerStopped, SweepDone, TritonExported
 
 
 def comparison_table(result: dict[str, Any]) -> Table:
@@ -98,10 +62,8 @@ class BatchingScreen(WorkbenchScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        from engines.serving.target import runnable_target
-
         s = self.session
-        target = runnable_target(s.model_path, s.workspace, s.selected_variant_id)
+        target = wiring.runnable_target(s.model_path, s.workspace, s.selected_variant_id)
         with VerticalScroll(id="batching"):
             with Horizontal(classes="bt-row"):
                 yield Label("Model", classes="bt-label")
@@ -158,18 +120,16 @@ class BatchingScreen(WorkbenchScreen):
         return levels
 
     def _target(self) -> Any:
-        from engines.serving.target import RUNNABLE_SUFFIXES, Target
-
         raw = self.query_one("#bt-model", Input).value.strip()
         if not raw:
             raise ValueError("no model: type the path of an .onnx or .tflite file")
         path = Path(raw).expanduser()
         if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
             path = REPO_ROOT / path              # shown relative to the repository
-        fmt = RUNNABLE_SUFFIXES.get(path.suffix.lower())
-        if not path.is_file() or fmt is None:
+        target = wiring.target_from_path(path)
+        if target is None:
             raise ValueError(f"{raw} is not an .onnx or .tflite file")
-        return Target(path.stem, path, fmt)
+        return target
 
     def _settings(self) -> dict[str, Any]:
         return {"max_batch": self._value("bt-max-batch", int, 1, "max batch"),
@@ -196,7 +156,7 @@ class BatchingScreen(WorkbenchScreen):
     # -- actions ---------------------------------------------------------------
     @property
     def server(self) -> Any:
-        entry = self.session.extras.get(SERVER_KEY)
+        entry = self.session.server
         return entry if entry is not None and entry.running else None
 
     def action_toggle_server(self) -> None:
@@ -206,55 +166,45 @@ class BatchingScreen(WorkbenchScreen):
             self.action_start_server()
 
     def action_start_server(self) -> None:
-        from engines.serving.app import open_and_serve
-
         def go() -> None:
             if self.server is not None:
                 self.notify(f"already serving at {self.server.url}")
                 return
             t, st = self._target(), self._settings()
-            self._start("start server", open_and_serve, str(t.path), t.format, "127.0.0.1", 0,
+            self._start("start server", wiring.start_server, str(t.path), t.format,
                         max_batch=st["max_batch"], max_delay_ms=st["max_delay_ms"], model_name=t.name)
         self._guard(go)
 
     def action_stop_server(self) -> None:
-        from engines.serving.app import stop_server
-
         if self.server is None:
             self.notify("the server is not running")
             return
-        self._start("stop server", stop_server, self.server)
+        self._start("stop server", wiring.stop_server, self.server)
 
     def action_sweep(self) -> None:
-        from engines.measure.sweep import batch_sweep
-
         def go() -> None:
             t, st = self._target(), self._settings()
-            self._start("batch sweep", yielding(batch_sweep), str(t.path), fmt=t.format, max_batch=st["max_batch"],
+            self._start("batch sweep", wiring.sweep, str(t.path), fmt=t.format, max_batch=st["max_batch"],
                         budget_ms=st["budget_ms"], iterations=200, budget_s_per_point=1.5)
         self._guard(go)
 
     def action_compare(self) -> None:
-        from engines.serving.experiment import compare_batching
-
         def go() -> None:
             t, st = self._target(), self._settings()
-            self._start("on vs off", yielding(compare_batching), str(t.path), fmt=t.format, levels=self._levels(),
+            self._start("on vs off", wiring.compare, str(t.path), fmt=t.format, levels=self._levels(),
                         requests_per_level=st["requests"], duration_s_per_level=10.0,
                         max_batch=st["max_batch"], max_delay_ms=st["max_delay_ms"])
         self._guard(go)
 
     def action_export_triton(self) -> None:
-        from engines.serving.triton import export_triton_repo
-
         def go() -> None:
             t, st = self._target(), self._settings()
             if t.format != "onnx":
                 raise ValueError("Triton export takes an ONNX model")
             ws = self.session.workspace
             out = (ws.root if ws is not None else Path(self.app.config.home)) / "triton"  # type: ignore[attr-defined]
-            self._start("export triton", export_triton_repo, str(t.path), out,
-                        sweep=self.session.extras.get(SWEEP_KEY), budget_ms=st["budget_ms"])
+            self._start("export triton", wiring.export_triton, str(t.path), out,
+                        sweep=self.session.model_state.sweep, budget_ms=st["budget_ms"])
         self._guard(go)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -273,34 +223,33 @@ class BatchingScreen(WorkbenchScreen):
                 self.notify(message.error, title=message.task, severity="error")
             self._redraw()
             return
-        extras = self.session.extras
-        if message.task == "start server":
-            extras[SERVER_KEY] = message.result
-        elif message.task == "stop server":
-            extras.pop(SERVER_KEY, None)
-        elif message.task == "batch sweep":
-            extras[SWEEP_KEY] = message.result
-            self._apply_recommendation(message.result)
-        elif message.task == "on vs off":
-            extras[COMPARE_KEY] = message.result
-        elif message.task == "export triton":
-            r = message.result
-            self.notify(f"Triton repository written: {r['model_dir']} (max batch {r['max_batch_size']}, "
-                        f"preferred {r['preferred_batch_size']}, delay {r['max_queue_delay_microseconds']} µs)",
-                        title="Export Triton", timeout=10)
+        state = self.session.model_state
+        match message.result:
+            case ServerStarted(server=server):
+                self.session.server = server
+            case ServerStopped():
+                self.session.server = None
+            case SweepDone(sweep=sweep):
+                state.sweep = sweep
+                self._apply_recommendation(sweep)
+            case BatchingCompared(result=result):
+                state.batching_comparison = result
+            case TritonExported(details=r):
+                state.triton_export = message.result
+                self.notify(f"Triton repository written: {r['model_dir']} (max batch {r['max_batch_size']}, "
+                            f"preferred {r['preferred_batch_size']}, delay {r['max_queue_delay_microseconds']} µs)",
+                            title="Export Triton", timeout=10)
         self._redraw()
 
-    def _apply_recommendation(self, sweep: "SweepResult") -> None:
-        from engines.measure.sweep import recommend_batching
-
+    def _apply_recommendation(self, sweep: Any) -> None:
         try:
             budget = self._value("bt-budget", float, 0.1, "budget")
         except ValueError:
             return
         if not sweep.points:
             return
-        rec = recommend_batching(sweep, budget)
-        self.session.extras["batching_recommendation"] = rec
+        rec = wiring.recommend(sweep, budget)
+        self.session.model_state.batching_recommendation = rec
         if rec["meets_budget"]:
             self.query_one("#bt-max-batch", Input).value = str(rec["max_batch"])
             self.query_one("#bt-delay", Input).value = f"{rec['max_delay_ms']:g}"
@@ -309,22 +258,22 @@ class BatchingScreen(WorkbenchScreen):
         srv = self.server
         if srv is None:
             return "Server stopped."
-        stats = srv.app.state.serving.batcher.stats()
+        stats = wiring.server_stats(srv)
         mode = f"max batch {stats['max_batch']}, delay {stats['max_delay_ms']:g} ms" if stats["max_batch"] > 1 \
             else "batching off"
         return f"Serving at {srv.url} ({mode}) · GET /ping · POST /invocations"
 
     def show_comparison(self, result: dict[str, Any]) -> None:
         """Draw a comparison (also used by tests with fixed figures)."""
-        self.session.extras[COMPARE_KEY] = result
+        self.session.model_state.batching_comparison = result
         self._redraw()
 
     def _redraw(self) -> None:
         if not self.query("#bt-server"):
             return
         self.query_one("#bt-server", Static).update(self._server_text())
-        extras = self.session.extras
-        result, sweep = extras.get(COMPARE_KEY), extras.get(SWEEP_KEY)
+        state = self.session.model_state
+        result, sweep = state.batching_comparison, state.sweep
         plot = self.query_one("#bt-plot", PlotextPlot)
         plt = plot.plt
         plt.clear_data()
@@ -347,16 +296,14 @@ class BatchingScreen(WorkbenchScreen):
                 ratio = on[-1]["throughput_rps"] / off[-1]["throughput_rps"]
                 parts.append(Text(f"at concurrency {on[-1]['level']:g}: batching gives {ratio:.2f}x the throughput"))
         if sweep is not None:
-            from engines.measure.metrics import right_sizing_hint
-
             parts.append(sweep_table(sweep))
-            rec = extras.get("batching_recommendation")
+            rec = state.batching_recommendation
             if rec:
                 parts.append(Text(f"recommended: max batch {rec['max_batch']}, queue delay "
                                   f"{rec['max_delay_ms']:g} ms — {rec['reason']}"))
             if sweep.points:
                 p = sweep.points[0]
-                parts.append(Text(right_sizing_hint(p.run_metrics, p.batch), style="italic"))
+                parts.append(Text(wiring.right_sizing_hint(p.run_metrics, p.batch), style="italic"))
         if parts:
             from rich.console import Group
 

@@ -20,14 +20,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from engines.cost.report import break_even_sentence, gpu_vs_cpu_sentence, spot_finetune_sentence, usd
+from workbench.wiring.cost import break_even_sentence, gpu_vs_cpu_sentence, spot_finetune_sentence, usd
 from screens.base import WorkbenchScreen
 from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
 
 TASK = "cost"
 BASELINE_TASK = "baseline"
-REPORT_KEY = "cost_report"
 MEMORY = [(f"{m} MB", m) for m in (1024, 2048, 3072, 4096, 5120, 6144)]
 FIELDS = (("rps", "avg req/s", "5"), ("peak", "peak req/s", "50"), ("hours", "h/day", "24"))
 FINETUNE = (("ft-hours", "fine-tune h", "", "cost-num"), ("ft-instance", "on", "g5.xlarge", "cost-inst"),
@@ -89,7 +88,7 @@ class CostScreen(WorkbenchScreen):
             yield Static("", id="cost-notes")
 
     def on_mount(self) -> None:
-        report = self.session.extras.get(REPORT_KEY)
+        report = self.session.model_state.cost_report
         if report and self._target is not None and report.get("target", {}).get("path") == str(self._target.path):
             self.show_report(report)
         elif self._target is not None:
@@ -155,7 +154,7 @@ class CostScreen(WorkbenchScreen):
         await self._variant_update()
 
     async def _variant_update(self) -> None:
-        self.session.extras.pop(REPORT_KEY, None)  # the figures behind it may have changed
+        self.session.model_state.cost_report = None  # the figures behind it may have changed
         if self.app.screen is self:
             await self.refresh_body()
         else:
@@ -178,7 +177,7 @@ class CostScreen(WorkbenchScreen):
             if message.error:
                 self._notes(f"Cost projection failed: {message.error}")
             elif message.result is not None:
-                self.session.extras[REPORT_KEY] = message.result
+                self.session.model_state.cost_report = message.result
                 self.show_report(message.result)
 
     # -- drawing ----------------------------------------------------------------------

@@ -24,7 +24,6 @@ from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
 
 PLAN, LOCAL, DEPLOY, TEARDOWN = "plan", "local check", "deploy", "teardown"
-STATE_KEY = "deploy_state"
 MEMORY = [(f"{m} MB", str(m)) for m in (1024, 2048, 3072, 4096, 5120, 6144)]
 # (field, label, default, css width class)
 ROWS = [
@@ -85,7 +84,7 @@ class DeployScreen(WorkbenchScreen):
 
         s = self.session
         self._target = session_target(s.model_path, s.workspace, s.selected_variant_id)
-        state = s.extras.setdefault(STATE_KEY, {})
+        state = s.model_state.deploy_form
         form = state.get("form", {})
         with VerticalScroll(id="deploy"):
             yield Static(Text.assemble(("Deploying ", "bold"), target_label(self._target)), id="dp-target")
@@ -123,7 +122,7 @@ class DeployScreen(WorkbenchScreen):
 
     @property
     def state(self) -> dict[str, Any]:
-        return self.session.extras.setdefault(STATE_KEY, {})
+        return self.session.model_state.deploy_form
 
     def _start(self, name: str, fn: Any, *args: Any, **kw: Any) -> None:
         panel = self.query_one(TaskPanel)

@@ -23,45 +23,11 @@ from screens.base import WorkbenchScreen
 from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone, TaskProgress, VariantsChanged
 from workbench.formatting import human_bytes
+from workbench.wiring import engine as wiring
+from workbench.wiring.results import BackendReport, EngineBuilt
 
 BUILD_TASK = "engine build"
 STATUS_TASK = "engine backends"
-STATUS_KEY = "engine_backends"
-LAST_KEY = "engine_last_card"
-BACKENDS = [("ORT optimized", "ort"), ("AOTInductor", "aoti"), ("TensorRT", "tensorrt")]
-PRECISIONS = [("fp32", "fp32"), ("fp16", "fp16"), ("int8", "int8")]
-DEVICES = [("cpu", "cpu"), ("cuda", "cuda")]
-
-
-def probe_backends(task: Any = None) -> dict[str, Any]:
-    """What each backend needs and whether this machine has it (run in a worker: it imports torch)."""
-    from engines.build import backend_status
-
-    return backend_status()
-
-
-def availability(status: dict[str, Any] | None, backend: str, device: str,
-                 model_format: str | None) -> tuple[bool, str]:
-    """(can build, one paragraph saying so or exactly what is missing and how to install it)."""
-    if status is None:
-        return False, "Checking what this machine offers…"
-    if model_format is None:
-        return False, "No model open: press o to open one."
-    if backend == "tensorrt":
-        st = status["tensorrt"]
-        if st["available"]:
-            return True, f"✓ {st['detail']}"
-        return False, "✗ TensorRT cannot be used here:\n" + "\n".join(f"  • {m}" for m in st.get("missing", []))
-    if backend == "aoti":
-        st = status["aoti"]
-        if model_format not in ("torch", "torchscript", "torch_export"):
-            return False, ("✗ AOTInductor compiles PyTorch models and the open model is "
-                           f"{model_format}: open its .pt/.pt2 file, or choose ORT optimized.")
-        if device == "cuda" and "and CUDA" not in st["detail"]:
-            return False, "✗ AOTInductor for CUDA needs an NVIDIA GPU and a CUDA build of PyTorch."
-        return st["available"], ("✓ " if st["available"] else "✗ ") + st["detail"]
-    st = status["ort-cuda"] if device == "cuda" else status["ort"]
-    return st["available"], ("✓ " if st["available"] else "✗ ") + st["detail"]
 
 
 def _ms(lat: Any) -> str:
@@ -118,12 +84,12 @@ class EngineScreen(WorkbenchScreen):
                 yield Label("Source", classes="en-label")
                 yield Select(self._sources(), value="", allow_blank=False, compact=True, id="en-source")
                 yield Label("Backend", classes="en-label")
-                yield Select(BACKENDS, value="ort", allow_blank=False, compact=True, id="en-backend")
+                yield Select(wiring.backend_choices(), value="ort", allow_blank=False, compact=True, id="en-backend")
             with Horizontal(classes="en-row"):
                 yield Label("Precision", classes="en-label")
-                yield Select(PRECISIONS, value="fp32", allow_blank=False, compact=True, id="en-precision")
+                yield Select(wiring.precision_choices(), value="fp32", allow_blank=False, compact=True, id="en-precision")
                 yield Label("Device", classes="en-label")
-                yield Select(DEVICES, value="cpu", allow_blank=False, compact=True, id="en-device")
+                yield Select(wiring.device_choices(), value="cpu", allow_blank=False, compact=True, id="en-device")
                 yield Label("Batch min/opt/max", classes="en-label")
                 for ident, value in (("en-min", "1"), ("en-opt", "8"), ("en-max", "32")):
                     yield Input(value, id=ident, compact=True, classes="en-num")
@@ -141,10 +107,10 @@ class EngineScreen(WorkbenchScreen):
                 yield Static(self._card(), id="en-card")
 
     def on_mount(self) -> None:
-        if STATUS_KEY not in self.session.extras:
+        if self.session.backends is None:
             from workbench.tasks import run_task
 
-            run_task(self, STATUS_TASK, probe_backends)
+            run_task(self, STATUS_TASK, wiring.probe_backends)
         self._refresh_avail()
 
     async def refresh_body(self) -> None:
@@ -168,7 +134,7 @@ class EngineScreen(WorkbenchScreen):
             backend, device = self._value("en-backend"), self._value("en-device")
         except Exception:  # not composed yet
             backend, device = "ort", "cpu"
-        return availability(self.session.extras.get(STATUS_KEY), backend, device, info.format if info else None)
+        return wiring.availability(self.session.backends, backend, device, info.format if info else None)
 
     def _refresh_avail(self) -> None:
         ok, text = self._avail_text()
@@ -177,7 +143,7 @@ class EngineScreen(WorkbenchScreen):
         self.query_one("#en-build", Button).disabled = not ok or self._panel().running
 
     def _card(self) -> Any:
-        last = self.session.extras.get(LAST_KEY)
+        last = self.session.model_state.engine_card
         if last is not None:
             return card_table(last)
         return "The result card appears here: build time, file size, fusions or layers, latency and fidelity."
@@ -220,8 +186,6 @@ class EngineScreen(WorkbenchScreen):
             self._log("cancel requested: the build stops at its next check, nothing is kept")
 
     def action_build(self) -> None:
-        from engines.build.builder import BuildOptions, build_for_model
-
         s = self.session
         ok, text = self._avail_text()
         if not ok:
@@ -235,7 +199,7 @@ class EngineScreen(WorkbenchScreen):
                        self._int("en-max", "max batch", 1))
             if not profile[0] <= profile[1] <= profile[2]:
                 raise ValueError("batch profile needs min <= opt <= max")
-            opts = BuildOptions(device=self._value("en-device"), sparse=self.query_one("#en-sparse", Checkbox).value,
+            opts = wiring.build_options(device=self._value("en-device"), sparse=self.query_one("#en-sparse", Checkbox).value,
                                 workspace_mb=self._int("en-wsmb", "workspace MB", 16),
                                 timeout_s=float(self._int("en-timeout", "timeout", 1)), trust_pickle=s.trust_pickle)
         except ValueError as exc:
@@ -246,7 +210,7 @@ class EngineScreen(WorkbenchScreen):
         self.query_one("#en-log", RichLog).clear()
         self._log(f"build {backend} {precision} on {opts.device}, batch {profile[0]}/{profile[1]}/{profile[2]}, "
                   f"from {'the baseline' if source is None else source[:8]}")
-        self._panel().start(BUILD_TASK, build_for_model, s.model_path, backend, precision, variant=source,
+        self._panel().start(BUILD_TASK, wiring.build, s.model_path, backend, precision, variant=source,
                             data=s.data_path, workspace=s.workspace, profile=profile, options=opts)
         self._refresh_avail()
 
@@ -257,27 +221,24 @@ class EngineScreen(WorkbenchScreen):
             self._log(f"{pct}{message.text}")
 
     def on_task_done(self, message: TaskDone) -> None:
-        if message.task == STATUS_TASK:
-            message.stop()
-            self.session.extras[STATUS_KEY] = message.result or {
-                k: {"available": False, "detail": f"check failed: {message.error}", "missing": [message.error]}
-                for k in ("ort", "ort-cuda", "aoti", "tensorrt")}
-            self._refresh_avail()
-            return
-        if message.task != BUILD_TASK:
+        if message.task not in (STATUS_TASK, BUILD_TASK):
             return
         message.stop()
-        if message.cancelled:
-            self._log("cancelled: no engine was written")
-        elif message.error:
-            self._log(f"failed: {message.error}")
-            self.query_one("#en-card", Static).update(Text(f"Build failed: {message.error}", style="bold red"))
-        else:
-            from engines.build.builder import describe
-
-            card = describe(message.result)
-            self.session.extras[LAST_KEY] = card
-            self._log(f"done: {card['name']} ({card['id'][:8]}) is now a variant")
-            self.query_one("#en-card", Static).update(card_table(card))
-            self.app.broadcast(VariantsChanged)  # type: ignore[attr-defined]
+        match message.result:
+            case BackendReport() as report:
+                self.session.backends = report
+            case EngineBuilt(card=card):
+                self.session.model_state.engine_card = card
+                self._log(f"done: {card['name']} ({card['id'][:8]}) is now a variant")
+                self.query_one("#en-card", Static).update(card_table(card))
+                self.app.broadcast(VariantsChanged)  # type: ignore[attr-defined]
+            case None if message.task == STATUS_TASK:
+                self.session.backends = wiring.failed_probe(message.error or "cancelled")
+            case None if message.cancelled:
+                self._log("cancelled: no engine was written")
+                self.query_one("#en-card", Static).update(Text("Build cancelled: no engine was written.",
+                                                               style="italic"))
+            case None:
+                self._log(f"failed: {message.error}")
+                self.query_one("#en-card", Static).update(Text(f"Build failed: {message.error}", style="bold red"))
         self._refresh_avail()

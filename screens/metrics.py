@@ -21,14 +21,14 @@ from screens.base import WorkbenchScreen
 from workbench.metrics_service import MetricsUpdated, service_for
 
 if TYPE_CHECKING:
-    from engines.measure.metrics import Snapshot
+    from workbench.wiring.metrics import Snapshot
 
 RATES = (0.5, 1.0, 2.0, 4.0, 10.0)
 
 
 def _num(value: Any) -> float:
     """A reading for a sparkline: n/a (or None) draws as 0."""
-    from engines.measure.metrics import is_na
+    from workbench.wiring.metrics import is_na
 
     return 0.0 if is_na(value) else float(value)
 
@@ -142,7 +142,7 @@ class MetricsScreen(WorkbenchScreen):
         self.refresh_readings()                # readings do not depend on the model: keep the rows
 
     def refresh_readings(self) -> None:
-        from engines.measure.metrics import fmt_bytes, fmt_num, fmt_pct
+        from workbench.wiring.metrics import fmt_bytes, fmt_num, fmt_pct
 
         service = service_for(self.app)
         history = service.history()
@@ -188,7 +188,7 @@ class MetricsScreen(WorkbenchScreen):
             rows.first(MetricRow).show(value, series, top)
 
     def _gpu_detail(self, g: Any) -> None:
-        from engines.measure.metrics import fmt_bytes, fmt_num
+        from workbench.wiring.metrics import fmt_bytes, fmt_num
 
         if g.lost:
             text = "the GPU stopped answering: readings n/a"
@@ -200,7 +200,7 @@ class MetricsScreen(WorkbenchScreen):
         self.query_one(f"#gpu{g.index}-detail", Static).update(text)
 
     def _hint_text(self) -> str:
-        from engines.measure.metrics import right_sizing_hint
+        from workbench.wiring.metrics import right_sizing_hint
 
         v = self.session.selected_variant
         metrics = (v.metrics if v is not None else {}) or {}
@@ -208,7 +208,7 @@ class MetricsScreen(WorkbenchScreen):
         if run_metrics:
             batch = (metrics.get("throughput") or {}).get("batch", 1)
             return f"Last benchmark of {v.name}: {right_sizing_hint(run_metrics, batch)}"
-        sweep = self.session.extras.get("batch_sweep")
+        sweep = self.session.model_state.sweep
         if sweep is not None and sweep.points:
             p = sweep.points[0]
             return f"Batch sweep, batch {p.batch}: {right_sizing_hint(p.run_metrics, p.batch)}"

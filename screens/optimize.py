@@ -78,7 +78,7 @@ class OptimizeScreen(WorkbenchScreen):
                 yield _row("samples", Input("128", type="integer", id="calib-samples", compact=True), id="row-samples")
                 yield Label("Pruning", classes="opt-title")
                 yield PercentSlider(0, id="prune")
-                yield _row("mode", Select(wiring.PRUNE_MODES, value="structured", allow_blank=False,
+                yield _row("mode", Select(wiring.prune_modes(), value="structured", allow_blank=False,
                                           id="prune-mode", compact=True), id="row-prune-mode")
                 yield _row("recover", Input("0", type="integer", id="recover", compact=True), Label(" epochs"),
                            id="row-recover")

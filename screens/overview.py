@@ -14,7 +14,7 @@ from screens.base import WorkbenchScreen
 from workbench.formatting import display_path, format_name, human_bytes, human_count
 
 if TYPE_CHECKING:
-    from engines.models.model_info import ModelInfo, TensorSpec
+    from workbench.wiring.model import ModelInfo, TensorSpec
 
 MAX_LAYER_ROWS = 500
 

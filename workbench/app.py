@@ -146,6 +146,7 @@ class WorkbenchApp(App):
         s.model_path, s.model_info, s.workspace, s.device = loaded.path, loaded.info, loaded.workspace, loaded.device
         s.workspace_dir = loaded.workspace.root
         s.selected_variant_id = None
+        s.reset_model_state()
         s.dataset = loaded.data
         if loaded.data_error:
             s.data_path = None

@@ -1,6 +1,11 @@
-"""Session state shared by every screen: the open model, its data and variants.
+"""Session state shared by every screen: the open model, its data, its variants, and per-model results.
 
 Screens read ``self.app.session``; they never load models themselves.
+:class:`ModelState` holds what was computed for the open model (the last
+engine card, sweep, comparison, cost report, deploy form); the app replaces
+it with a fresh one whenever another model opens, so nothing from the
+previous model stays on screen. Machine-wide facts (backend availability)
+and the running server live on the session itself.
 """
 
 from __future__ import annotations
@@ -16,6 +21,20 @@ if TYPE_CHECKING:  # engines are imported lazily: keep the first frame fast
 
 
 @dataclass
+class ModelState:
+    """Results that belong to the open model; dropped when another model opens."""
+
+    engine_card: dict[str, Any] | None = None            # engines.build.builder.describe(...)
+    sweep: Any = None                                    # engines.measure.sweep.SweepResult
+    batching_recommendation: dict[str, Any] | None = None
+    batching_comparison: dict[str, Any] | None = None
+    triton_export: Any = None                            # workbench.wiring.results.TritonExported
+    cost_report: dict[str, Any] | None = None
+    deploy_form: dict[str, Any] = field(default_factory=dict)
+    optimize_ctx: Any = None                             # (key, OptimizeContext) cached by the wiring
+
+
+@dataclass
 class Session:
     model_path: Path | None = None
     data_path: Path | None = None
@@ -25,8 +44,13 @@ class Session:
     workspace: "Workspace | None" = None
     selected_variant_id: str | None = None
     device: str = "cpu"                        # "cpu" or e.g. "cuda:0 (NVIDIA H100)"
-    extras: dict[str, Any] = field(default_factory=dict)  # per-area state that outlives a screen
+    model_state: ModelState = field(default_factory=ModelState)   # reset when another model opens
+    backends: Any = None                       # workbench.wiring.results.BackendReport (this machine)
+    server: Any = None                         # the running inference server, if any
     dataset: "Dataset | None" = None           # the --data file, checked against the model's input
+
+    def reset_model_state(self) -> None:
+        self.model_state = ModelState()
 
     @property
     def variants(self) -> list["Variant"]:

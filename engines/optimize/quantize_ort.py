@@ -18,20 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from engines import registry as _registry
 from engines.errors import Cancelled, UnsupportedError, WorkbenchError
 from engines.tasks import TaskContext, ensure_task
 
 # What each mode is for, shown next to the selector and in reports.
-SPEEDS_UP: dict[str, str] = {
-    "fp16": "GPUs with tensor cores (and CPUs with AVX512-FP16/AMX-FP16); halves size; on most CPUs "
-            "ONNX Runtime runs it slower than FP32",
-    "int8-dynamic": "CPUs with VNNI/dotprod on MatMul-heavy models (transformers, RNNs); weights 4x "
-                    "smaller; little gain on convolutions",
-    "int8-static": "CPUs with VNNI/AMX (x86: U8 activations / S8 weights) or ARM dotprod, and GPUs with "
-                   "INT8 tensor cores (TensorRT); best for CNNs; weights 4x smaller",
-    "int4": "memory-bound MatMul (large language/transformer models) on CPUs and GPUs: weights ~8x smaller; "
-            "convolutions are not touched",
-}
+# What each mode speeds up: the registry's words (engines.registry), one place for the CLI, UI and reports.
+SPEEDS_UP: dict[str, str] = {c.id: c.speeds_up for c in _registry.by_kind("quantize") if c.output_format == "onnx"}
 
 _CALIB = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 

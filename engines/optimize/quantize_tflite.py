@@ -15,17 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from engines import registry as _registry
 from engines.errors import Cancelled, DataError, UnsupportedError, WorkbenchError
 from engines.tasks import TaskContext, ensure_task
 
 SPEEDS_UP: dict[str, str] = {
     "tflite-float": "the reference float32 model",
-    "tflite-dynamic": "CPUs (ARM and x86 via XNNPACK): weights stored int8 (4x smaller), activations quantized "
-                      "on the fly for the heavy ops",
-    "tflite-fp16": "mobile GPUs (GPU delegate) and ARM CPUs with FP16 arithmetic; halves size; on x86 CPUs the "
-                   "weights are expanded to float32 and speed is unchanged",
-    "tflite-int8": "CPUs with int8 dot products (ARM dotprod, x86 VNNI via XNNPACK), Edge TPUs, DSPs and NPUs; "
-                   "weights and activations int8",
+    **{c.id: c.speeds_up for c in _registry.by_kind("quantize") if c.output_format == "tflite"},
 }
 
 

@@ -9,12 +9,12 @@ from textual.widgets import Static
 from workbench.metrics_service import MetricsUpdated, service_for
 
 if TYPE_CHECKING:
-    from engines.measure.metrics import Snapshot
+    from workbench.wiring.metrics import Snapshot
 
 
 def bar_text(snap: "Snapshot | None", gpu_status: str = "") -> str:
     """Plain text of the bar for ``snap`` (``n/a`` where a reading is missing)."""
-    from engines.measure.metrics import fmt_bytes, fmt_pct
+    from workbench.wiring.metrics import fmt_bytes, fmt_pct
 
     if snap is None:
         return "metrics: starting…"

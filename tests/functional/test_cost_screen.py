@@ -73,7 +73,7 @@ async def test_measured_table_serverless_row_and_catalog_date(tiny):
         notes = text_of(screen.query_one("#cost-notes", Static))
         assert "Measured (measured now)" in notes and "Break-even serverless vs c7i.xlarge" in notes
         assert "no GPU figure" in notes and "Price catalog 2026-07-20" in notes
-        report = app.session.extras["cost_report"]
+        report = app.session.model_state.cost_report
         assert report["measured"]["ips"] > 0 and report["break_even"]["rps"]
 
 
@@ -130,8 +130,8 @@ async def test_updates_when_the_selected_variant_or_its_benchmark_changes(tiny):
         await wait_until(pilot, lambda: rows(app.screen)[0][1] == "400")
         screen = app.screen
         assert "int8 test" in text_of(screen.query_one("#cost-target", Static))
-        assert app.session.extras["cost_report"]["measured"]["source"] == "variant benchmark"
+        assert app.session.model_state.cost_report["measured"]["source"] == "variant benchmark"
         ws.update_metrics(v.id, throughput={"batch": 1, "ips": 800.0})
         screen.post_message(VariantsChanged())
         await wait_until(pilot, lambda: rows(app.screen)[0][1] == "800")
-        assert app.session.extras["cost_report"]["instances"][0]["ips"] == 800.0
+        assert app.session.model_state.cost_report["instances"][0]["ips"] == 800.0

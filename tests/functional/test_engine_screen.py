@@ -10,8 +10,9 @@ import pytest
 from rich.console import Console
 from textual.widgets import Button, Input, RichLog, Select, Static
 
-from screens.engine import LAST_KEY, EngineScreen
+from screens.engine import EngineScreen
 from screens.widgets.task_panel import TaskPanel
+from tests.functional.notifications import record_notifications
 from workbench.app import make_app
 
 pytestmark = pytest.mark.asyncio
@@ -67,7 +68,7 @@ async def test_build_ort_engine_of_the_sample_shows_the_result_card(samples_dir)
         assert "accuracy" in card and "ms vs" in card
         engines = [v for v in app.session.workspace.variants() if v.kind == "engine"]
         assert len(engines) == 1 and engines[0].format == "onnx"
-        assert app.session.extras[LAST_KEY]["id"] == engines[0].id
+        assert app.session.model_state.engine_card["id"] == engines[0].id
         log = log_text(screen)
         assert "optimizing graph (level all)" in log and f"done: ORT all-opt fp32 ({engines[0].id[:8]})" in log
 
@@ -96,20 +97,21 @@ async def test_aoti_needs_a_pytorch_model(samples_dir):
         screen = await open_engine(app, pilot)
         screen.query_one("#en-backend", Select).value = "aoti"
         await pilot.pause()
-        assert "AOTInductor compiles PyTorch models and the open model is onnx" in plain(
+        assert "AOTInductor compiles PyTorch models and the open model is ONNX" in plain(
             screen.query_one("#en-avail", Static), width=300)
         assert screen.query_one("#en-build", Button).disabled
 
 
 async def test_bad_batch_profile_is_refused_without_building(samples_dir):
     app = make_app(str(_sample(samples_dir, "digits_cnn.onnx")))
+    seen = record_notifications(app)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_engine(app, pilot)
         screen.query_one("#en-min", Input).value = "16"
         await pilot.press("b")
         await pilot.pause()
         assert not screen.query_one("#en-task", TaskPanel).running
-        assert any("min <= opt <= max" in str(n.message) for n in app._notifications)
+        assert any("min <= opt <= max" in n for n in seen)
 
 
 async def test_cancel_an_aoti_build_keeps_nothing(samples_dir):

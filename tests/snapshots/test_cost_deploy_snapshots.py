@@ -53,7 +53,7 @@ def test_cost_screen(snap_compare, size):
     async def run_before(pilot) -> None:
         await seeded(pilot, "cost")
         for _ in range(100):
-            if pilot.app.session.extras.get("cost_report"):
+            if pilot.app.session.model_state.cost_report:
                 break
             await pilot.pause(0.05)
         await settle(pilot)

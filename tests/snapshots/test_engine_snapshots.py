@@ -11,6 +11,8 @@ import pytest
 from textual.widgets import Select
 
 from engines.build.tensorrt_env import EnvFacts, tensorrt_status
+from engines.registry import Availability
+from workbench.wiring.results import BackendReport
 from workbench.app import make_app
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -18,17 +20,19 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40"
 
 def _cpu_only_status(task=None):
     trt = tensorrt_status(EnvFacts())
-    return {
-        "ort": {"available": True, "detail": "onnxruntime (CPU)"},
-        "ort-cuda": {"available": False, "detail": "onnxruntime here is the CPU build: pip install onnxruntime-gpu"},
-        "aoti": {"available": True, "detail": "torch (CPU); C++ compiler g++ found; needs a PyTorch model (.pt/.pt2)"},
-        "tensorrt": {"available": False, "detail": trt["summary"], "missing": trt["missing"]},
-    }
+    gpu = "onnxruntime here is the CPU build: pip install onnxruntime-gpu"
+    return BackendReport({
+        "ort": Availability(True, "onnxruntime (CPU)"),
+        "ort-cuda": Availability(False, "ONNX Runtime CUDA is not usable", (gpu,)),
+        "aoti": Availability(True, "torch (CPU); C++ compiler g++ found; needs a PyTorch model (.pt/.pt2)"),
+        "aoti-cuda": Availability(False, "AOTInductor for CUDA needs an NVIDIA GPU and a CUDA build of PyTorch"),
+        "tensorrt": Availability(False, "TensorRT cannot be used here", tuple(trt["missing"])),
+    })
 
 
 @pytest.fixture(autouse=True)
 def _pinned_probe(monkeypatch):
-    monkeypatch.setattr("screens.engine.probe_backends", _cpu_only_status)
+    monkeypatch.setattr("workbench.wiring.engine.probe_backends", _cpu_only_status)
 
 
 def _engine_screen(backend: str | None = None):

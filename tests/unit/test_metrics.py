@@ -15,7 +15,6 @@ from engines.measure.metrics import (NA, CpuSample, FixedSource, MetricsRecorder
 from engines.measure.nvml import NvmlProbe
 from tests.perf_fixtures import FakeNvml
 
-pynvml = pytest.importorskip("pynvml")
 
 
 def test_nvml_missing_gives_no_gpu_and_cpu_still_sampled(monkeypatch):
@@ -39,6 +38,7 @@ def test_real_nvml_on_this_machine_never_raises():
 
 
 def test_init_failure_means_no_gpu():
+    pynvml = pytest.importorskip("pynvml", reason="needs nvidia-ml-py for its NVMLError type")
     fake = FakeNvml()
 
     def boom():

@@ -89,3 +89,28 @@ def build_baseline(model_path: str | os.PathLike, workspace: Any, data_path: str
 
     ctx = open_context(model_path, data=data_path, workspace=workspace)
     return ensure_baseline(ctx, task).id
+
+
+
+def usd(value: Any) -> str:
+    from engines.cost.report import usd as fmt
+
+    return fmt(value)
+
+
+def break_even_sentence(r: Any) -> str:
+    from engines.cost.report import break_even_sentence as say
+
+    return say(r)
+
+
+def gpu_vs_cpu_sentence(r: Any) -> str:
+    from engines.cost.report import gpu_vs_cpu_sentence as say
+
+    return say(r)
+
+
+def spot_finetune_sentence(r: Any) -> str:
+    from engines.cost.report import spot_finetune_sentence as say
+
+    return say(r)

@@ -16,17 +16,27 @@ if TYPE_CHECKING:
 # Measurement settings for variants made from the UI (tests shorten them).
 MEASURE = {"iterations": 100, "budget_s": 2.0, "warmup": 5, "throughput_batch": 32}
 
-ORT_MODES = [("None (FP32)", "none"), ("FP16", "fp16"), ("INT8 static", "int8-static"),
-             ("INT8 dynamic", "int8-dynamic"), ("INT4 weight-only", "int4")]
-TFLITE_MODES = [("None (float)", "none"), ("TFLite INT8 full", "tflite-int8"),
-                ("TFLite dynamic", "tflite-dynamic"), ("TFLite FP16", "tflite-fp16")]
-PRUNE_MODES = [("structured", "structured"), ("unstructured", "unstructured"), ("2:4", "2:4")]
+def _modes(output_format: str, none_label: str) -> list[tuple[str, str]]:
+    from engines.registry import by_kind
+
+    return [(none_label, "none")] + [(c.label, c.id) for c in by_kind("quantize") if c.output_format == output_format]
+
+
+def prune_modes() -> list[tuple[str, str]]:
+    from engines.registry import by_kind
+
+    return [(c.id, c.id) for c in by_kind("prune")]
 
 
 def quant_modes(fmt: str | None) -> list[tuple[str, str]]:
-    if fmt == "tflite":
+    """The quantization modes the registry offers for a model of format ``fmt``."""
+    from engines import formats
+
+    if fmt == formats.TFLITE:
         return [("None (already TFLite)", "none")]   # quantize the Keras/SavedModel source instead
-    return TFLITE_MODES if fmt in ("keras", "savedmodel") else ORT_MODES
+    if formats.is_tf(fmt):
+        return _modes(formats.TFLITE, "None (float)")
+    return _modes(formats.ONNX, "None (FP32)")
 
 
 def default_mode(fmt: str | None) -> str:
@@ -37,11 +47,9 @@ def mode_hint(mode: str) -> str:
     """Which hardware a quantization mode speeds up."""
     if mode == "none":
         return "No quantization: the FP32 baseline (plus pruning, if any)."
-    if mode.startswith("tflite"):
-        from engines.optimize.quantize_tflite import SPEEDS_UP
-    else:
-        from engines.optimize.quantize_ort import SPEEDS_UP
-    return f"Speeds up: {SPEEDS_UP.get(mode, '')}"
+    from engines.registry import get
+
+    return f"Speeds up: {get('quantize', mode).speeds_up}"
 
 
 def cpu_line() -> str:
@@ -56,12 +64,12 @@ def get_context(session: "Session") -> Any:
     from engines.optimize.context import MeasureOptions, open_context
 
     key = (str(session.model_path), str(session.data_path), str(session.workspace.root if session.workspace else ""))
-    cached = session.extras.get("optimize_ctx")
+    cached = session.model_state.optimize_ctx
     if cached is not None and cached[0] == key:
         return cached[1]
     ctx = open_context(session.model_path, data=session.data_path, workspace=session.workspace,
                        trust_pickle=session.trust_pickle, info=session.model_info, measure=MeasureOptions(**MEASURE))
-    session.extras["optimize_ctx"] = (key, ctx)
+    session.model_state.optimize_ctx = (key, ctx)
     return ctx
 
 
