@@ -39,7 +39,7 @@ def comparison_table(result: dict[str, Any]) -> Table:
     return t
 
 
-def sweep_table(sweep: "SweepResult") -> Table:
+def sweep_table(sweep: Any) -> Table:
     t = Table(title=f"batch sweep on {sweep.device}", padding=(0, 1), box=box.SIMPLE_HEAD, pad_edge=False,
               show_edge=False)
     for col in ("batch", "p50 ms", "p99 ms", "items/s"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from textual.message import Message
@@ -48,13 +47,6 @@ class TaskDone(Message):
         self.error = error
         self.cancelled = cancelled
         super().__init__()
-
-
-@dataclass
-class TaskOutcome:
-    result: Any = None
-    error: str | None = None
-    cancelled: bool = False
 
 
 class ModelLoadFailed(Message):

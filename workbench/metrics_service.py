@@ -108,11 +108,3 @@ def shutdown(app: "App") -> None:
     service: MetricsService | None = getattr(app, "metrics_service", None)
     if service is not None:
         service.stop()
-
-
-def recorder_for(app: "App") -> Any:
-    """A benchmark recorder fed by the app's sampler (its samples are kept with the results)."""
-    from engines.measure.metrics import MetricsRecorder
-
-    service = service_for(app)
-    return MetricsRecorder(service.sampler if service.sampler.running else None)

@@ -40,13 +40,3 @@ def compare_outputs(reference: Sequence[np.ndarray], candidate: Sequence[np.ndar
         top1 = float(np.mean(ref.reshape(-1, ref.shape[-1]).argmax(-1) == got.reshape(-1, ref.shape[-1]).argmax(-1)))
     return {"top1_agreement": top1, "cosine": cosine, "max_abs_err": float(diff.max()) if diff.size else 0.0,
             "nan_inf": nan_inf}
-
-
-def fidelity_ok(fid: dict[str, Any], *, min_cosine: float = 0.99, min_top1: float = 0.95) -> bool:
-    """A coarse pass/fail used in reports: no NaN/Inf, cosine and top-1 above thresholds."""
-    if fid.get("nan_inf") or fid.get("cosine") is None:
-        return False
-    if fid["cosine"] < min_cosine:
-        return False
-    top1 = fid.get("top1_agreement")
-    return top1 is None or top1 >= min_top1

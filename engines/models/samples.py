@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -163,10 +162,3 @@ def generate_tiny_bert(out_dir: str | os.PathLike, seq_len: int = 128, task: Tas
     ``sizes`` overrides :class:`engines.models.zoo.TinyBert` arguments (vocab, hidden, layers, heads, ffn).
     """
     return _generate("TinyBert", "tiny_bert", out_dir, {"seq_len": seq_len, **sizes}, task)
-
-
-def copy_samples(dest: str | os.PathLike) -> Path:
-    """Copy the bundled samples somewhere writable (tests, demos)."""
-    dest = Path(dest)
-    shutil.copytree(SAMPLES_DIR, dest, dirs_exist_ok=True)
-    return dest
