@@ -52,8 +52,10 @@ class WorkbenchApp(App):
             self.animation_level = "none"
         if self.config.theme in self.available_themes:
             self.theme = self.config.theme
+        self._areas: dict[str, Screen | None] = {}   # area id -> its screen, once created
         for area in available_areas():
-            self.add_mode(area.id, _screen_factory(area.load))
+            self._areas[area.id] = None
+            self.add_mode(area.id, self._screen_factory(area.id, area.load))
         self._set_subtitle()
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
@@ -79,9 +81,16 @@ class WorkbenchApp(App):
         metrics_service.shutdown(self)
 
     # -- areas ---------------------------------------------------------------
+    def _screen_factory(self, area_id: str, load: Callable[[], type]) -> Callable[[], Screen]:
+        def make() -> Screen:
+            screen = load()()
+            self._areas[area_id] = screen
+            return screen
+        return make
+
     def area_screens(self) -> list[Screen]:
         """Every area screen created so far (the base screen of each mode)."""
-        return [stack[0] for mode, stack in self._screen_stacks.items() if stack and mode != "_default"]
+        return [s for s in self._areas.values() if s is not None]
 
     def broadcast(self, make_message: Callable[[], Message]) -> None:
         """Post a fresh message to every area screen (e.g. ``ModelLoaded``, ``VariantsChanged``)."""
@@ -90,7 +99,7 @@ class WorkbenchApp(App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "area_key" and parameters:
-            return any(a.key == parameters[0] and a.id in self._modes for a in available_areas())
+            return any(a.key == parameters[0] and a.id in self._areas for a in available_areas())
         if action in ("open_model", "help") and isinstance(self.screen, ModalScreen):
             return False  # no dialog on top of a dialog
         return True
@@ -102,7 +111,7 @@ class WorkbenchApp(App):
                 return
 
     def action_switch_area(self, area_id: str) -> None:
-        if area_id not in self._modes:
+        if area_id not in self._areas:
             self.notify(f"The {area_id} area is not available in this build.", severity="warning")
             return
         self.switch_mode(area_id)
@@ -178,12 +187,6 @@ class WorkbenchApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         # "Quit" comes from WorkbenchCommands; keep Textual's theme, keys, screenshot entries
         yield from (c for c in super().get_system_commands(screen) if c.title != "Quit")
-
-
-def _screen_factory(load: Callable[[], type]) -> Callable[[], Screen]:
-    def make() -> Screen:
-        return load()()
-    return make
 
 
 def make_app(model: str | os.PathLike | None = None, data: str | os.PathLike | None = None,

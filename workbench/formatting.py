@@ -50,15 +50,8 @@ def display_path(path: str | os.PathLike | None) -> str:
     return str(p)
 
 
-FORMAT_NAMES = {
-    "onnx": "ONNX",
-    "torchscript": "TorchScript",
-    "torch_export": "torch.export",
-    "keras": "Keras",
-    "savedmodel": "SavedModel",
-    "tflite": "TFLite",
-}
-
-
 def format_name(fmt: str) -> str:
-    return FORMAT_NAMES.get(fmt, fmt)
+    """The name a person reads for a format id (the vocabulary of :mod:`engines.formats`)."""
+    from engines.formats import label
+
+    return label(fmt)

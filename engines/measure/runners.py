@@ -38,11 +38,6 @@ def _runner_factories() -> dict[str, str]:
 
 RUNNER_FACTORIES: dict[str, str] = _runner_factories()
 
-_ORT_DTYPES = {
-    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
-    "tensor(bool)": "bool", "tensor(bfloat16)": "bfloat16", "tensor(int16)": "int16",
-}
 
 
 def default_threads() -> int:
@@ -50,7 +45,9 @@ def default_threads() -> int:
 
 
 def ort_dtype(type_str: str) -> str:
-    return _ORT_DTYPES.get(type_str, type_str)
+    from engines.models.dtypes import ort_dtype as from_onnx
+
+    return from_onnx(type_str)
 
 
 class OnnxRunner:

@@ -14,17 +14,11 @@ from typing import Any
 
 from engines.errors import ModelLoadError
 from engines.models.macs import estimate_macs
+from engines.models.dtypes import onnx_dtype
 from engines.models.model_info import ModelInfo, TensorSpec
 
 MAX_LAYERS = 2000
 
-# onnx.TensorProto data types -> numpy dtype names
-ONNX_DTYPES = {
-    1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string",
-    9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 14: "complex64", 15: "complex128",
-    16: "bfloat16", 17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz",
-    21: "uint4", 22: "int4",
-}
 # Constant-node tensors of these types are weights; int64/int32 constants are shapes and indices.
 WEIGHT_DTYPES = {1, 2, 3, 10, 11, 16, 17, 18, 19, 20, 21, 22}  # int32 left out: Constant int32 are indices
 
@@ -82,7 +76,7 @@ def _spec(vi: Any) -> TensorSpec:
     if t.HasField("shape"):
         for d in t.shape.dim:
             dims.append(int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?"))
-    return TensorSpec(vi.name, tuple(dims), ONNX_DTYPES.get(t.elem_type, str(t.elem_type)))
+    return TensorSpec(vi.name, tuple(dims), onnx_dtype(t.elem_type))
 
 
 def inspect_onnx(path: Path, *, trust_pickle: bool = False) -> ModelInfo:

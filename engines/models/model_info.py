@@ -22,26 +22,11 @@ class TensorSpec:
         return "[" + ", ".join(str(d) for d in self.shape) + "]"
 
 
-# What each format can do in this tool (shown in the UI and `inspect`).
-FORMAT_SUPPORT: dict[str, str] = {
-    "onnx": "ONNX: inspect, benchmark, ORT quantization (FP16/INT8/INT4), unstructured pruning, "
-            "ORT/TensorRT engines, serving and SageMaker deployment.",
-    "torchscript": "TorchScript: inspect; exported to ONNX (the common currency) for quantization, "
-                   "benchmarks, engines and deployment; structured pruning when the architecture is known.",
-    "torch_pickle": "Pickled PyTorch module (loaded only with --trust-pickle): inspect; exported to ONNX "
-                    "when given an input spec.",
-    "torch_export": "torch.export (.pt2): inspect; exported to ONNX for quantization and engines; "
-                    "AOTInductor packages.",
-    "keras": "Keras: inspect; optimized through the TFLite converter (dynamic range, float16, full integer).",
-    "savedmodel": "SavedModel: inspect; optimized through the TFLite converter (dynamic range, float16, "
-                  "full integer).",
-    "tflite": "TFLite: inspect and benchmark with the LiteRT interpreter; no ONNX engines.",
-}
 
 
 @dataclass
 class ModelInfo:
-    format: str                       # key of FORMAT_SUPPORT
+    format: str                       # a format id of engines.formats
     path: str                         # absolute path of the file or folder
     name: str                         # display name (file stem)
     size_bytes: int                   # on disk, external data included
@@ -62,7 +47,10 @@ class ModelInfo:
 
     @property
     def support(self) -> str:
-        return FORMAT_SUPPORT.get(self.format, "")
+        from engines.formats import FORMATS
+
+        known = FORMATS.get(self.format)
+        return known.support if known else ""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -7,9 +7,12 @@ import json
 import sys
 from typing import Any
 
+from workbench.commands.options import check_timing
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from engines import registry
+    from workbench.commands.options import timing_args
 
     backends = registry.by_kind("engine")
     p = sub.add_parser("build", help="build an inference engine (ORT optimized, AOTInductor, TensorRT)",
@@ -37,9 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "extended is portable)")
     p.add_argument("--timeout", type=float, default=900.0, metavar="S", help="build time limit in seconds")
     p.add_argument("--data", help="NPZ with x (and y) for fidelity/accuracy (default: the sample's data or random)")
-    p.add_argument("--threads", type=int, help="inference threads for measurements (default: up to 2)")
-    p.add_argument("--iterations", type=int, default=200, help="timed runs per latency figure")
-    p.add_argument("--seconds", type=float, default=2.0, help="time cap per latency figure")
+    timing_args(p)
     p.add_argument("--workspace", help="workspace folder (default: the model's own under ~/.workbench)")
     p.add_argument("--trust-pickle", action="store_true", help="allow a pickled full PyTorch module (runs its code)")
     p.add_argument("--backends", action="store_true", help="show which backends this machine can use, and exit")
@@ -91,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.backends:
         return _show_backends(args.json)
-    if args.iterations < 1 or args.seconds <= 0 or args.timeout <= 0 or (args.threads is not None and args.threads < 1):
-        raise WorkbenchError("--iterations and --threads must be >= 1, --seconds and --timeout positive")
+    check_timing(args)
+    if not args.timeout > 0 or args.timeout == float("inf"):
+        raise WorkbenchError("--timeout must be a positive number of seconds")
     model, variant = _source(args)
     device = args.device or ("cuda" if args.backend == "tensorrt" else "cpu")
     if args.backend == "tensorrt" and device != "cuda":

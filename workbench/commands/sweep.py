@@ -7,6 +7,7 @@ import json
 import sys
 
 from workbench.commands import add_target_args
+from workbench.commands.options import check_timing, timing_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,9 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-ms", type=float, default=20.0, help="p99 latency budget (default 20 ms)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto: CPU, and CUDA too when ONNX Runtime has it")
-    p.add_argument("--threads", type=int, help="inference threads (default: up to 2)")
-    p.add_argument("--iterations", type=int, default=100, help="timed runs per batch size (default 100)")
-    p.add_argument("--seconds", type=float, default=3.0, help="time cap per batch size (default 3 s)")
+    timing_args(p, iterations=100, what="batch size")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(handler=run)
 
@@ -41,12 +40,11 @@ def _parse_batches(text: str | None) -> list[int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engines.errors import UnsupportedError, WorkbenchError
+    from engines.errors import UnsupportedError
     from engines.serving.target import resolve_target
     from engines.measure.sweep import available_devices, batch_sweep
 
-    if args.iterations < 1 or args.seconds <= 0:
-        raise WorkbenchError("--iterations must be >= 1 and --seconds positive")
+    check_timing(args)
     target = resolve_target(args.target, model=args.model, workspace=args.workspace)
     devices = available_devices() if args.device == "auto" else [args.device]
     if target.format != "onnx":

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any, Iterable
+
+from workbench.commands.options import check_timing, timing_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,36 +73,14 @@ def print_rows(rows: Iterable[dict[str, Any]], recommended: str | None = None, o
             print(f"note ({r['name']}): {note}", file=out)
 
 
-class Progress:
-    """Stage messages on stderr when it is a terminal (never on stdout, which --json owns)."""
-
-    def __init__(self, enabled: bool | None = None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self._last = ""
-        self._t = 0.0
-
-    def __call__(self, ev: Any) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if ev.message == self._last or now - self._t < 0.3:
-            return
-        self._last, self._t = ev.message, now
-        frac = "" if ev.fraction is None else f"{ev.fraction:4.0%} "
-        print(f"\r\033[K{frac}{ev.message[:100]}", end="", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        if self.enabled and self._last:
-            print("\r\033[K", end="", file=sys.stderr, flush=True)
+from workbench.commands.progress import Progress  # noqa: E402,F401  (re-exported for the commands)
 
 
 def measure_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="NPZ with x (and labels y) for calibration, accuracy and recovery "
                                   "(default: the sample's own data, else random inputs)")
     p.add_argument("--train-data", help="NPZ with x, y for recovery fine-tuning (default: --data)")
-    p.add_argument("--threads", type=int, help="inference threads for measurements (default: up to 2)")
-    p.add_argument("--iterations", type=int, default=200, help="timed runs per latency figure (default 200)")
-    p.add_argument("--seconds", type=float, default=3.0, help="time cap per latency figure (default 3 s)")
+    timing_args(p)
     p.add_argument("--workspace", help="workspace folder (default: the model's own under ~/.workbench)")
     p.add_argument("--trust-pickle", action="store_true", help="allow a pickled full PyTorch module (runs its code)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -110,11 +89,9 @@ def measure_args(p: argparse.ArgumentParser) -> None:
 
 
 def open_ctx(args: argparse.Namespace) -> Any:
-    from engines.errors import WorkbenchError
     from engines.optimize.context import MeasureOptions, open_context
 
-    if args.iterations < 1 or args.seconds <= 0 or (args.threads is not None and args.threads < 1):
-        raise WorkbenchError("--iterations and --threads must be >= 1 and --seconds positive")
+    check_timing(args)
     return open_context(args.model, data=args.data, train_data=args.train_data, workspace=args.workspace,
                         threads=args.threads, trust_pickle=args.trust_pickle,
                         measure=MeasureOptions(iterations=args.iterations, budget_s=args.seconds))
