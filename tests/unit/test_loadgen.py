@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -56,10 +55,8 @@ def test_concurrency_sweep_counts_every_request(fast):
 def test_duration_bounds_the_run(fast):
     srv, _ = fast
     body, ctype = example_payload(srv.url)
-    t0 = time.perf_counter()
     r = run_concurrency(srv.url, body, ctype, 2, requests=10**6, duration_s=0.5)
-    assert time.perf_counter() - t0 < 3
-    assert 0 < r.sent < 10**6 and r.ok == r.sent
+    assert 0 < r.sent < 10**6 and r.ok == r.sent     # stopped by the duration, not the count
 
 
 def test_errors_are_counted_by_status(fast):
