@@ -87,5 +87,14 @@ def tensorrt_backend(facts: Any = None, **_: Any) -> Availability:
 
     st = tensorrt_status(facts or local_facts())
     if st["available"]:
-        return Availability(True, st["summary"])
+        try:
+            import tensorrt as trt
+
+            from engines.build.tensorrt_typing import plan_for_module
+
+            plans = "; ".join(f"{p}: {plan_for_module(trt, p).describe().split(': ', 1)[-1]}"
+                              for p in ("fp32", "fp16", "int8"))
+            return Availability(True, f"{st['summary']} — {plans}")
+        except Exception as exc:  # noqa: BLE001 - an unsupported release: say so instead of building
+            return Availability(False, f"TensorRT found but not usable: {exc}", (str(exc),))
     return Availability(False, "TensorRT cannot be used here", tuple(st["missing"]))

@@ -1,8 +1,10 @@
-"""TensorRT engines from ONNX, with the real ``tensorrt`` (10.x) Python API.
+"""TensorRT engines from ONNX, with the real ``tensorrt`` Python API of 10.x and 11.x.
 
-Build: ``trt.Builder`` → network from ``trt.OnnxParser`` (every parser error is
-reported with its node) → ``IBuilderConfig`` (workspace pool limit, FP16 /
-INT8 for explicitly quantized Q/DQ networks / SPARSE_WEIGHTS, one optimization
+Build: ``trt.Builder`` → a strongly typed network (where the release has it; see
+:mod:`engines.build.tensorrt_typing`: FP16 from a float16 copy of the graph,
+INT8 from Q/DQ nodes) from ``trt.OnnxParser`` (every parser error is
+reported with its node) → ``IBuilderConfig`` (workspace pool limit, only the
+builder flags the release still has, SPARSE_WEIGHTS, one optimization
 profile over the batch, a timing cache persisted between builds, detailed
 profiling verbosity for the inspector, a progress monitor that reports and
 cancels) → ``build_serialized_network`` → the engine file and its sidecar
@@ -18,17 +20,20 @@ of ``run`` is real). Without TensorRT or a GPU every entry point raises an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from engines.build.tensorrt_env import check_engine_file, local_facts, require_tensorrt, write_sidecar
 from engines.build.tensorrt_settings import TensorRTSettings, profile_shapes
+from engines.build.tensorrt_typing import io_tensors, layer_output_types, network_flags, plan_for_module
 from engines.errors import Cancelled, ModelLoadError, UnsupportedError, WorkbenchError
 from engines.fsutil import atomic_path
 from engines.models.model_info import TensorSpec
@@ -86,9 +91,9 @@ def _monitor(trt: Any, task: TaskContext, deadline: float | None, state: dict[st
     return _Monitor()
 
 
-def parse_onnx(trt: Any, builder: Any, onnx_path: Path, logger: Any) -> tuple[Any, Any]:
+def parse_onnx(trt: Any, builder: Any, onnx_path: Path, logger: Any, flags: int = 0) -> tuple[Any, Any]:
     """Network from the ONNX parser; a failure lists every parser error with its node."""
-    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    network = builder.create_network(flags)  # explicit batch is the only mode since TensorRT 10
     parser = trt.OnnxParser(network, logger)
     if parser.parse_from_file(str(onnx_path)):
         return network, parser
@@ -105,6 +110,22 @@ def parse_onnx(trt: Any, builder: Any, onnx_path: Path, logger: Any) -> tuple[An
         errors.append(f"{where}: {err.desc()}")
     raise UnsupportedError("TensorRT's ONNX parser cannot take " + "; ".join(errors[:5])
                            + (f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""))
+
+
+@contextlib.contextmanager
+def _graph_for(plan: Any, onnx_path: Path, task: TaskContext) -> Iterator[Path]:
+    """The ONNX file to parse: the model itself, or (strongly typed FP16) a float16 copy in a private folder."""
+    if not plan.convert_to_fp16:
+        yield onnx_path
+        return
+    import onnx
+    from onnxconverter_common import float16
+
+    task.report(0.03, "converting the graph to FP16 (float32 inputs and outputs kept) for strong typing")
+    with tempfile.TemporaryDirectory(prefix="workbench-trt-") as tmp:
+        half = Path(tmp) / "model.fp16.onnx"
+        onnx.save(float16.convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True), str(half))
+        yield half
 
 
 def _onnx_nodes(path: Path) -> list[tuple[str, str]]:
@@ -134,11 +155,13 @@ def build_tensorrt_engine(onnx_path: str | os.PathLike, engine_path: str | os.Pa
     t0 = time.perf_counter()
     logger = _logger(trt, log)  # TensorRT keeps a raw pointer: hold the Python object for the whole build
     builder = trt.Builder(logger)
-    task.report(0.05, "parsing ONNX with TensorRT's parser")
-    network, _parser = parse_onnx(trt, builder, onnx_path, logger)
+    plan = plan_for_module(trt, settings.precision, sparse=settings.sparse_weights)
+    with _graph_for(plan, onnx_path, task) as graph:
+        task.report(0.05, "parsing ONNX with TensorRT's parser")
+        network, _parser = parse_onnx(trt, builder, graph, logger, network_flags(trt, plan))
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_bytes)
-    for flag in settings.builder_flags():
+    for flag in plan.builder_flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
     config.builder_optimization_level = settings.builder_optimization_level
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
@@ -152,7 +175,7 @@ def build_tensorrt_engine(onnx_path: str | os.PathLike, engine_path: str | os.Pa
     deadline = time.monotonic() + timeout_s if timeout_s else None
     monitor = _monitor(trt, task, deadline, state)
     config.progress_monitor = monitor
-    task.report(0.15, f"building ({', '.join(settings.builder_flags()) or 'FP32'}; workspace "
+    task.report(0.15, f"building ({plan.describe()}; workspace "
                       f"{settings.workspace_mb} MB; batch {settings.min_batch}/{settings.opt_batch}/"
                       f"{settings.max_batch})")
     serialized = builder.build_serialized_network(network, config)
@@ -163,7 +186,7 @@ def build_tensorrt_engine(onnx_path: str | os.PathLike, engine_path: str | os.Pa
         with open(tmp, "wb") as fh:
             fh.write(memoryview(serialized))
         task.check()
-        write_sidecar(tmp, facts, settings.to_dict(), target=engine_path)
+        write_sidecar(tmp, facts, {**settings.to_dict(), "typing": plan.to_dict()}, target=engine_path)
     if timing_cache:
         with atomic_path(timing_cache) as tmp:
             tmp.write_bytes(memoryview(config.get_timing_cache().serialize()))
@@ -171,7 +194,8 @@ def build_tensorrt_engine(onnx_path: str | os.PathLike, engine_path: str | os.Pa
     report = inspect_engine(engine_path, trt=trt)
     report.update({"build_s": round(build_s, 3), "settings": settings.to_dict(), "warnings": log[-20:],
                    "tensorrt_version": facts.tensorrt_version, "gpu": facts.gpu_name,
-                   "compute_capability": facts.compute_capability, "notes": list(settings.notes)})
+                   "compute_capability": facts.compute_capability, "typing": plan.to_dict(),
+                   "notes": list(settings.notes) + list(plan.notes)})
     task.report(1.0, f"engine built in {build_s:.1f} s")
     return report
 
@@ -221,13 +245,13 @@ def summarize_layers(info: dict[str, Any]) -> dict[str, Any]:
             continue
         ltype = str(layer.get("LayerType", "?"))
         types[ltype] += 1
-        fmt = " ".join(str(o.get("Format/Datatype", "")) for o in layer.get("Outputs", []))
-        prec = _precision_of(fmt)
+        prec = _precision_of(layer_output_types(layer))
         precisions[prec] += 1
         rows.append({"name": layer.get("Name", "?"), "type": ltype, "precision": prec,
                      "tactic": layer.get("TacticName", "")})
     return {"layers": len(layers), "layer_types": dict(types.most_common()),
-            "precisions": dict(precisions.most_common()), "layer_table": rows[:500]}
+            "precisions": dict(precisions.most_common()), "layer_table": rows[:500],
+            "io_tensors": io_tensors(info) if isinstance(info, dict) else []}
 
 
 def _precision_of(fmt: str) -> str:

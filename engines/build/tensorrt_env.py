@@ -177,7 +177,10 @@ def incompatibility(meta: dict[str, Any], facts: EnvFacts) -> str | None:
     if facts.tensorrt_version is None:
         reasons.append("TensorRT is not installed here")
     elif built_trt != facts.tensorrt_version:
-        reasons.append(f"TensorRT here is {facts.tensorrt_version}")
+        major = (str(built_trt).split(".")[0], str(facts.tensorrt_version).split(".")[0])
+        reasons.append(f"TensorRT here is {facts.tensorrt_version}" + (
+            f" (a TensorRT {major[0]} engine cannot be deserialized by TensorRT {major[1]}: plans do not carry "
+            "across major versions)" if major[0] != major[1] else ""))
     if facts.gpu_name is None:
         reasons.append("this machine has no NVIDIA GPU")
     elif built_cc != facts.compute_capability or built_gpu != facts.gpu_name:

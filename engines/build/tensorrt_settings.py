@@ -1,23 +1,26 @@
 """User choices for a TensorRT build → validated builder settings (pure Python, no TensorRT needed).
 
-Precision maps to builder flags: ``fp32`` → none (TF32 stays TensorRT's default
-on Ampere+), ``fp16`` → ``FP16``, ``int8`` → ``INT8`` (+ ``FP16`` so layers
-outside the Q/DQ pairs may run in half precision). INT8 here means *explicit*
-quantization: the network must carry QuantizeLinear/DequantizeLinear pairs
-(the QDQ variants of the Optimize lab), so no calibrator is used. ``sparse``
-adds ``SPARSE_WEIGHTS`` (2:4 structured sparsity, used by sparse tensor cores on
-compute capability 8.0+ for weights that are already 2:4 sparse). The batch
-profile (min/opt/max) becomes one optimization profile over dim 0 of every
-input; other dimensions must be static.
+How a precision becomes a build on TensorRT 10.x and 11.x (strong typing,
+FP16 graphs, Q/DQ INT8, the flags each release still has) is decided by
+:mod:`engines.build.tensorrt_typing`. INT8 here always means *explicit*
+quantization: the network must carry QuantizeLinear/DequantizeLinear pairs (the
+QDQ variants of the Optimize lab); no calibrator is used (11.x removed them).
+``sparse`` asks for ``SPARSE_WEIGHTS`` (2:4 structured sparsity, used by sparse
+tensor cores on compute capability 8.0+ for weights that are already 2:4
+sparse). The batch profile (min/opt/max) becomes one optimization profile over
+dim 0 of every input; other dimensions must be static.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engines.errors import WorkbenchError
 from engines.models.model_info import TensorSpec
+
+if TYPE_CHECKING:
+    from engines.build.tensorrt_typing import TypingPlan
 
 PRECISIONS = ("fp32", "fp16", "int8")
 MIN_WORKSPACE_MB = 16
@@ -34,7 +37,6 @@ class TensorRTSettings:
     min_batch: int = 1
     opt_batch: int = 8
     max_batch: int = 32
-    fp16_fallback: bool = True          # int8 only: let non-quantized layers use FP16
     builder_optimization_level: int = 3  # TensorRT's default; 0..5
     notes: tuple[str, ...] = field(default=())
 
@@ -49,22 +51,14 @@ class TensorRTSettings:
     def workspace_bytes(self) -> int:
         return int(self.workspace_mb) << 20
 
-    def builder_flags(self) -> list[str]:
-        """Names of ``tensorrt.BuilderFlag`` members to set, in a stable order."""
-        flags: list[str] = []
-        if self.precision == "fp16":
-            flags.append("FP16")
-        elif self.precision == "int8":
-            flags.append("INT8")
-            if self.fp16_fallback:
-                flags.append("FP16")
-        if self.sparse_weights:
-            flags.append("SPARSE_WEIGHTS")
-        return flags
+    def plan(self, tensorrt_version: str | tuple[int, int]) -> "TypingPlan":
+        """What TensorRT ``tensorrt_version`` does with these settings (flags, strong typing, FP16 graph)."""
+        from engines.build.tensorrt_typing import typing_plan
+
+        return typing_plan(tensorrt_version, self.precision, sparse=self.sparse_weights)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["builder_flags"] = self.builder_flags()
         d["workspace_bytes"] = self.workspace_bytes
         d["notes"] = list(self.notes)
         return d

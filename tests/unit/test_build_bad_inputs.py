@@ -173,3 +173,10 @@ def test_cancel_during_an_aoti_compile_kills_it_and_leaves_nothing(tmp_path):
         build_aoti(src, out, inputs=spec, profile=(1, 2, 4), task=ctx, timeout_s=300)
     assert any(m.startswith("compiling") for m in seen)
     assert not out.exists() and sorted(p.name for p in out.parent.iterdir()) == []
+
+
+def test_tensorrt_10_engine_opened_by_11_is_refused_with_the_reason(tmp_path):
+    engine = _fake_engine(tmp_path, trt="10.13.0")
+    here = EnvFacts(tensorrt_version="11.4.0", gpu_name="NVIDIA A10G", compute_capability="8.6", torch_cuda=True)
+    with pytest.raises(UnsupportedError, match="a TensorRT 10 engine cannot be deserialized by TensorRT 11"):
+        check_engine_file(engine, here)

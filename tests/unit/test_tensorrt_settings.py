@@ -10,19 +10,16 @@ from engines.models.model_info import TensorSpec
 
 
 @pytest.mark.parametrize("precision, sparse, flags", [
-    ("fp32", False, []),
-    ("fp16", False, ["FP16"]),
-    ("int8", False, ["INT8", "FP16"]),
-    ("fp16", True, ["FP16", "SPARSE_WEIGHTS"]),
-    ("FP32", True, ["SPARSE_WEIGHTS"]),
+    ("fp32", False, ()),
+    ("fp16", False, ("FP16",)),
+    ("int8", False, ("INT8", "FP16")),
+    ("fp16", True, ("FP16", "SPARSE_WEIGHTS")),
+    ("FP32", True, ("SPARSE_WEIGHTS",)),
 ])
-def test_precision_and_sparsity_map_to_builder_flags(precision, sparse, flags):
+def test_weakly_typed_tensorrt_10_maps_precision_to_builder_flags(precision, sparse, flags):
     s = settings_from_choices(precision, sparse=sparse, model_has_qdq=precision.lower() == "int8")
-    assert s.builder_flags() == flags
-
-
-def test_int8_without_fp16_fallback_sets_only_int8():
-    assert TensorRTSettings(precision="int8", fp16_fallback=False).builder_flags() == ["INT8"]
+    plan = s.plan("10.8.0")
+    assert not plan.strongly_typed and plan.builder_flags == flags and not plan.convert_to_fp16
 
 
 def test_workspace_and_profile_are_carried_through():
@@ -30,7 +27,7 @@ def test_workspace_and_profile_are_carried_through():
     assert s.workspace_bytes == 2048 * 1024 * 1024
     assert s.profile == (2, 16, 64)
     d = s.to_dict()
-    assert d["builder_flags"] == ["FP16"] and d["workspace_bytes"] == 2 ** 31
+    assert d["precision"] == "fp16" and d["workspace_bytes"] == 2 ** 31
 
 
 def test_profile_shapes_replace_the_batch_and_keep_static_dims():
@@ -70,7 +67,7 @@ def test_sparse_weights_need_ampere():
     with pytest.raises(WorkbenchError, match="compute capability 8.0"):
         settings_from_choices("fp16", sparse=True, compute_capability=(7, 5))
     s = settings_from_choices("fp16", sparse=True, compute_capability=(8, 6))
-    assert "SPARSE_WEIGHTS" in s.builder_flags() and any("2:4" in n for n in s.notes)
+    assert "SPARSE_WEIGHTS" in s.plan("11.4.0").builder_flags and any("2:4" in n for n in s.notes)
 
 
 def test_fixed_batch_must_match_the_profile():
