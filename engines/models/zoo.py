@@ -85,6 +85,56 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
+class Bottleneck(nn.Module):
+    def __init__(self, cin: int, width: int, stride: int = 1) -> None:
+        super().__init__()
+        cout = width * 4
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.relu(self.bn3(self.conv3(out)) + identity)
+
+
+class ResNet50(nn.Module):
+    """ResNet-50 (He et al. 2015), bottleneck blocks [3, 4, 6, 3], same layout as torchvision's resnet50."""
+
+    def __init__(self, num_classes: int = 1000, image_size: int = 224) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        cin = 64
+        for i, (width, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
+            stride = 1 if i == 0 else 2
+            layers = [Bottleneck(cin, width, stride)] + [Bottleneck(width * 4, width) for _ in range(blocks - 1)]
+            setattr(self, f"layer{i + 1}", nn.Sequential(*layers))
+            cin = width * 4
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2048, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
 class EncoderLayer(nn.Module):
     def __init__(self, hidden: int, heads: int, ffn: int) -> None:
         super().__init__()
@@ -134,7 +184,8 @@ class TinyBert(nn.Module):
         return self.classifier(torch.tanh(self.pooler(x[:, 0])))
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"DigitsCNN": DigitsCNN, "ResNet18": ResNet18, "TinyBert": TinyBert}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"DigitsCNN": DigitsCNN, "ResNet18": ResNet18, "ResNet50": ResNet50,
+                                              "TinyBert": TinyBert}
 
 
 # The namespace recorded in model files ("engines.zoo:DigitsCNN"): a stable name, not a module path,
@@ -151,7 +202,7 @@ def input_specs(name: str, config: dict[str, Any] | None = None) -> list[TensorS
     config = config or {}
     if name == "DigitsCNN":
         return [TensorSpec("input", ("batch", 1, 8, 8), "float32")]
-    if name == "ResNet18":
+    if name in ("ResNet18", "ResNet50"):
         size = int(config.get("image_size", 224))
         return [TensorSpec("input", ("batch", 3, size, size), "float32")]
     if name == "TinyBert":
