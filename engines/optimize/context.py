@@ -28,9 +28,10 @@ TORCH_FORMATS = F.TORCH_FORMATS
 KERAS_FORMATS = F.TF_FORMATS
 
 # The bundled samples' held-out data, found next to the model when no --data is given.
-SAMPLE_DATA = {"digits_cnn": "digits_test.npz", "digits_keras": "digits_test_nhwc.npz"}
+SAMPLE_DATA = {"digits_cnn": "digits_test.npz", "digits_keras": "digits_test_nhwc.npz",
+               "digits32_resnet": "digits32_test.npz"}
 # ... and their training split, used for calibration and recovery fine-tuning (never for evaluation).
-SAMPLE_TRAIN = {"digits_cnn": "digits_train.npz"}
+SAMPLE_TRAIN = {"digits_cnn": "digits_train.npz", "digits32_resnet": "digits32_train.npz"}
 
 _hash_lock = threading.Lock()
 _hash_cache: dict[tuple[str, int, int], str] = {}

@@ -17,6 +17,8 @@ def register(subparsers: Any) -> None:
     b = sub.add_parser("build", help="train and write the sample models (PyTorch, ONNX, Keras, TFLite)")
     b.add_argument("--out", help="folder to write (default: the bundled sample_models/)")
     b.add_argument("--no-keras", action="store_true", help="skip the Keras/TFLite models (no TensorFlow needed)")
+    b.add_argument("--lab", action="store_true",
+                   help="build only the labs' sample (a small ResNet on the digits at 32x32, about a minute)")
     b.add_argument("--json", action="store_true", help="print the manifest as JSON")
     b.set_defaults(handler=run_build)
     g = sub.add_parser("generate", help="write ResNet-18 or a tiny BERT-like model (TorchScript + ONNX)")
@@ -49,7 +51,12 @@ def run_build(args: argparse.Namespace) -> int:
     from engines.models.samples import SAMPLES_DIR, build_samples
 
     out = args.out or SAMPLES_DIR
-    manifest = build_samples(out, keras=not args.no_keras, task=_progress(args.json))
+    if args.lab:
+        from engines.models.lab_sample import build_lab_sample
+
+        manifest = build_lab_sample(out, task=_progress(args.json))
+    else:
+        manifest = build_samples(out, keras=not args.no_keras, task=_progress(args.json))
     if args.json:
         print(json.dumps(manifest, indent=2))
         return 0
