@@ -51,7 +51,7 @@ def test_arch_outside_the_zoo_is_never_built(tmp_path):
     torch.jit.save(scripted, str(path), _extra_files={"workbench_arch": "os:system", "workbench_config": "{}"})
     with pytest.raises(ModelLoadError) as exc:
         load_torch_module(path)
-    assert "not from engines.models.zoo" in str(exc.value)
+    assert "not from the workbench zoo" in str(exc.value)
 
 
 def test_torchscript_without_metadata_reports_unknown_inputs(tmp_path):
