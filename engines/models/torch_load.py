@@ -161,12 +161,16 @@ def classify_torch_save(path: Path, trust_pickle: bool) -> Any:
     import torch
 
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not trust_pickle:
             raise ModelLoadError(PICKLE_REFUSED.format(name=path.name)) from exc
         try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+            with warnings.catch_warnings():  # torch's notes on unpickling (source changed, ...) are not the user's
+                warnings.simplefilter("ignore")
+                obj = torch.load(str(path), map_location="cpu", weights_only=False)
         except Exception as exc2:
             raise ModelLoadError(f"cannot unpickle {path.name} even with --trust-pickle: "
                                  f"{str(exc2).splitlines()[0] if str(exc2) else type(exc2).__name__}") from exc2
