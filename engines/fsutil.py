@@ -57,8 +57,11 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(target: str | os.PathLike, *, keep_existing: bool = False) -> Iterator[Path]:
     """Yield a temp folder next to ``target``; rename onto it on success.
+
+    With ``keep_existing`` a ``target`` that exists (or appears meanwhile, published by another process
+    building the same thing) is kept and the new folder discarded, so nobody's files vanish under them.
 
     The folder ``.<name>.<token>.part`` is owned through an exclusive lock on its sibling
     ``.<name>.<token>.part.lock``, taken before the folder exists and released after it is gone, so
@@ -73,9 +76,17 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # the folder is made 0700
+        if keep_existing and target.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
         if target.exists():
             shutil.rmtree(target)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            if not (keep_existing and exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and target.is_dir()):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         _raise_disk_error(exc, target)

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -225,7 +226,7 @@ class Workspace:
         if existing is not None and existing.status == "ok":
             return existing
         final = self.variant_dir(vid)
-        with atomic_dir(final) as tmp:
+        with atomic_dir(final, keep_existing=True) as tmp:  # same recipe published meanwhile: theirs is kept
             out = build(tmp)
         file = out["file"]
         metrics = dict(out.get("metrics") or {})
@@ -233,6 +234,8 @@ class Workspace:
         v = Variant(id=vid, name=name, kind=kind, format=out["format"], file=file, recipe=recipe,
                     parent=parent, metrics=metrics, extra=dict(out.get("extra") or {}))
         with self._transaction() as variants:
+            if vid in variants and variants[vid].status == "ok":
+                return variants[vid]  # another run published the same recipe first
             variants[vid] = v
         return v
 
@@ -260,4 +263,9 @@ class Workspace:
     def remove(self, vid: str) -> None:
         with self._transaction() as variants:
             variants.pop(vid, None)
-            shutil.rmtree(self.variant_dir(vid), ignore_errors=True)
+            folder = self.variant_dir(vid)
+            if folder.is_dir():
+                # renamed first (atomic), so a kill mid-delete leaves a stale part, never half a variant
+                trash = folder.with_name(f".{vid}.{secrets.token_hex(6)}.part")
+                os.replace(folder, trash)
+                shutil.rmtree(trash, ignore_errors=True)

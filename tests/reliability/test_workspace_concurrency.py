@@ -69,3 +69,29 @@ def test_recipe_built_by_another_run_is_reused(tmp_path):
     calls = []
     again = second.create({"r": 1}, lambda folder: calls.append(folder) or {}, name="one", kind="quantized")
     assert again.id == v.id and calls == []
+
+
+def _same_recipe(root: str, barrier, out) -> None:
+    ws = Workspace(root)
+    barrier.wait(timeout=60)
+
+    def build(folder: Path) -> dict:
+        (folder / "model.onnx").write_bytes(b"same")
+        return {"file": "model.onnx", "format": "onnx"}
+
+    v = ws.create({"same": 1}, build, name="same", kind="quantized")
+    out.put(ws.model_path(v).read_bytes())
+
+
+def test_the_same_recipe_built_at_once_never_deletes_a_published_folder(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(RUNS), ctx.Queue()
+    procs = [ctx.Process(target=_same_recipe, args=(str(tmp_path), barrier, out)) for _ in range(RUNS)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * RUNS
+    assert [out.get(timeout=5) for _ in range(RUNS)] == [b"same"] * RUNS
+    assert [v.name for v in Workspace(tmp_path).variants()] == ["same"]
+    assert not list((tmp_path / "variants").glob(".*"))
