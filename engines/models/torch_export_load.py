@@ -156,7 +156,10 @@ def load_exported_program(path: str | os.PathLike, trust_pickle: bool = False) -
         raise ModelLoadError(PT2_PICKLE_REFUSED.format(name=p.name))
     with _PT2_LOCK, quiet_torch_export(), _private_tmpdir():
         if trust_pickle:
-            return torch.export.load(str(p))
+            try:
+                return torch.export.load(str(p))
+            except RuntimeError as exc:
+                raise _not_loadable(p, exc) from exc
         real_load = torch.load
 
         def weights_only_load(*args: Any, **kwargs: Any) -> Any:
@@ -168,5 +171,21 @@ def load_exported_program(path: str | os.PathLike, trust_pickle: bool = False) -
             return torch.export.load(str(p))
         except pickle.UnpicklingError as exc:
             raise ModelLoadError(PT2_PICKLE_REFUSED.format(name=p.name)) from exc
+        except RuntimeError as exc:
+            raise _not_loadable(p, exc) from exc
         finally:
             torch.load = real_load
+
+
+def _not_loadable(p: Path, exc: BaseException) -> ModelLoadError:
+    """torch's own message points at warnings it logged (silenced here): say what it means instead."""
+    text = str(exc).strip()
+    if "deserializing" not in text:
+        return ModelLoadError(f"cannot read {p.name} as torch.export: {text.splitlines()[0] if text else type(exc).__name__}")
+    with zipfile.ZipFile(p) as zf:
+        has_program = any(n.split("/", 1)[-1].startswith("models/") for n in zf.namelist())
+    if not has_program:
+        return ModelLoadError(f"{p.name} holds no exported program (an AOTInductor package keeps only compiled "
+                              "code): open the model it was built from, or save the program with torch.export.save")
+    return ModelLoadError(f"{p.name} could not be deserialized by this torch: it was saved by another torch "
+                          "version or is damaged; re-export it with torch.export.save")

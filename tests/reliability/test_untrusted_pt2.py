@@ -89,3 +89,20 @@ def test_trusted_load_extracts_privately_and_cleans_up(tmp_path, planted):
 def test_clean_program_still_loads(clean):
     info = inspect_model(clean)
     assert info.format == "torch_export" and info.inputs[0].shape == (2, 3)
+
+
+def test_trusted_package_without_a_program_says_so_in_one_line(tmp_path, clean, ctor_so, monkeypatch):
+    import zipfile
+
+    monkeypatch.setenv("WB_MARKER", str(tmp_path / "marker"))
+    only_code = tmp_path / "only_code.pt2"
+    with zipfile.ZipFile(clean) as src, zipfile.ZipFile(only_code, "w") as dst:
+        prefix = src.namelist()[0].split("/")[0]
+        for name in src.namelist():
+            if "/models/" not in name:
+                dst.writestr(name, src.read(name))
+        dst.writestr(f"{prefix}/data/aotinductor/model/abc.wrapper.so", ctor_so.read_bytes())
+        dst.writestr(f"{prefix}/data/aotinductor/model/abc.wrapper_metadata.json", METADATA)
+    with pytest.raises(ModelLoadError) as exc:
+        inspect_model(only_code, trust_pickle=True)
+    assert "no exported program" in str(exc.value) and "warnings above" not in str(exc.value)
