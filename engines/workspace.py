@@ -9,21 +9,24 @@ reopened session finds its variants again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from engines.errors import WorkbenchError
-from engines.fsutil import atomic_dir, sha256_file, size_on_disk, write_text_atomic
+from engines.fsutil import atomic_dir, remove_stale_parts, sha256_file, size_on_disk, write_text_atomic
+from engines.manifest import MANIFEST, MANIFEST_VERSION, VARIANT_ID, read_manifest
 
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+LOCK_FILE = ".manifest.lock"
+LOCK_TIMEOUT_S = 120.0
 
 
 def canonical_json(obj: Any) -> str:
@@ -70,13 +73,19 @@ def default_home() -> Path:
 
 
 class Workspace:
-    """A folder of variants with a manifest. Thread-safe within one process."""
+    """A folder of variants with a manifest.
+
+    Thread-safe within one process, and safe across processes: every change takes the manifest's file
+    lock, re-reads the manifest, applies itself and writes it back, so two runs (two CLIs, the TUI and a
+    CLI) on one workspace never drop each other's variants.
+    """
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
         self._lock = threading.RLock()
         self._variants: dict[str, Variant] = {}
-        self._load()
+        self._clean_debris()
+        self._refresh(self._stored())
 
     # -- construction -------------------------------------------------
     @classmethod
@@ -87,23 +96,69 @@ class Workspace:
         base = Path(home) if home is not None else default_home()
         return cls(base / "workspaces" / f"{model_path.stem}-{digest}")
 
-    def _load(self) -> None:
-        path = self.root / MANIFEST
-        if not path.exists():
-            return
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise WorkbenchError(f"workspace manifest {path} is unreadable: {exc}") from exc
-        for d in data.get("variants", []):
-            v = Variant.from_dict(d)
-            # a variant whose folder vanished is dropped, not shown as if it existed
-            if v.status != "ok" or (self.root / "variants" / v.id / v.file).exists():
-                self._variants[v.id] = v
+    def _file_lock(self) -> Any:
+        from filelock import FileLock
+
+        return FileLock(str(self.root / LOCK_FILE), timeout=LOCK_TIMEOUT_S)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[dict[str, Variant]]:
+        """Hold both locks, merge what other processes saved, yield the variants, then save them."""
+        from filelock import Timeout
+
+        with self._lock:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                lock = self._file_lock()
+                lock.acquire()
+            except Timeout:
+                raise WorkbenchError(f"workspace {self.root} stayed locked by another workbench for "
+                                     f"{LOCK_TIMEOUT_S:.0f} s: wait for it to finish or use another --workspace") from None
+            except OSError as exc:
+                raise WorkbenchError(f"cannot lock workspace {self.root}: {exc.strerror or exc}") from exc
+            try:
+                self._refresh(self._stored())
+                yield self._variants
+                self._save()
+            finally:
+                lock.release()
+
+    def _refresh(self, stored: list[Variant]) -> None:
+        """Merge the manifest on disk into memory (objects callers hold are updated in place)."""
+        with self._lock:
+            seen: dict[str, Variant] = {}
+            for v in stored:
+                # a variant whose folder vanished is dropped, not shown as if it existed
+                if v.status != "ok" or (self.variant_dir(v.id) / v.file).exists():
+                    mine = self._variants.get(v.id)
+                    if mine is not None:
+                        mine.__dict__.update(v.__dict__)
+                        v = mine
+                    seen[v.id] = v
+            self._variants = seen
+
+    def refresh(self) -> None:
+        """Pick up variants other processes saved since this workspace was opened."""
+        self._refresh(self._stored())
+
+    def _stored(self) -> list[Variant]:
+        return [Variant.from_dict(d) for d in read_manifest(self.root)]
 
     def _save(self) -> None:
         data = {"version": MANIFEST_VERSION, "variants": [v.to_dict() for v in self._variants.values()]}
         write_text_atomic(self.root / MANIFEST, json.dumps(data, indent=1, default=str))
+
+    def _clean_debris(self) -> None:
+        """Remove temp folders and files of runs that were killed (never those of live runs)."""
+        if not self.root.is_dir():
+            return
+        remove_stale_parts(self.root / "variants", names=VARIANT_ID)
+        try:
+            with self._file_lock().acquire(timeout=0):  # manifest temp files exist only under this lock
+                for part in self.root.glob(f".{MANIFEST}.*.part"):
+                    part.unlink(missing_ok=True)
+        except Exception:  # locked by a live writer, or a read-only workspace: leave it
+            pass
 
     # -- queries -------------------------------------------------------
     def variants(self) -> list[Variant]:
@@ -132,7 +187,12 @@ class Workspace:
 
     def model_path(self, v: Variant | str) -> Path:
         v = self.get(v) if isinstance(v, str) else v
-        return self.variant_dir(v.id) / v.file
+        folder = self.variant_dir(v.id)
+        path = folder / v.file
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise WorkbenchError(f"variant {v.id} points at {path} which resolves outside its folder "
+                                 f"{folder}: refused")
+        return path
 
     def resolve(self, ref: str) -> Variant:
         """A variant by id, id prefix or exact name."""
@@ -163,20 +223,22 @@ class Workspace:
         If the recipe exists already the stored variant is returned untouched.
         """
         vid = recipe_key(recipe)
+        self.refresh()  # another process may have built it meanwhile
         existing = self._variants.get(vid)
         if existing is not None and existing.status == "ok":
             return existing
         final = self.variant_dir(vid)
-        with atomic_dir(final) as tmp:
+        with atomic_dir(final, keep_existing=True) as tmp:  # same recipe published meanwhile: theirs is kept
             out = build(tmp)
         file = out["file"]
         metrics = dict(out.get("metrics") or {})
         metrics.setdefault("size_bytes", size_on_disk(final / file))
         v = Variant(id=vid, name=name, kind=kind, format=out["format"], file=file, recipe=recipe,
                     parent=parent, metrics=metrics, extra=dict(out.get("extra") or {}))
-        with self._lock:
-            self._variants[vid] = v
-            self._save()
+        with self._transaction() as variants:
+            if vid in variants and variants[vid].status == "ok":
+                return variants[vid]  # another run published the same recipe first
+            variants[vid] = v
         return v
 
     def record_failure(self, recipe: dict[str, Any], *, name: str, kind: str, error: str,
@@ -184,27 +246,28 @@ class Workspace:
         vid = recipe_key(recipe)
         v = Variant(id=vid, name=name, kind=kind, format="-", file="", recipe=recipe, parent=parent,
                     status="failed", error=error)
-        with self._lock:
-            self._variants[vid] = v
-            self._save()
+        with self._transaction() as variants:
+            variants[vid] = v
         return v
 
     def update_metrics(self, vid: str, **metrics: Any) -> Variant:
-        with self._lock:
+        with self._transaction():
             v = self.get(vid)
             v.metrics.update(metrics)
-            self._save()
-            return v
+        return v
 
     def update_extra(self, vid: str, **extra: Any) -> Variant:
-        with self._lock:
+        with self._transaction():
             v = self.get(vid)
             v.extra.update(extra)
-            self._save()
-            return v
+        return v
 
     def remove(self, vid: str) -> None:
-        with self._lock:
-            self._variants.pop(vid, None)
-            shutil.rmtree(self.variant_dir(vid), ignore_errors=True)
-            self._save()
+        with self._transaction() as variants:
+            variants.pop(vid, None)
+            folder = self.variant_dir(vid)
+            if folder.is_dir():
+                # renamed first (atomic), so a kill mid-delete leaves a stale part, never half a variant
+                trash = folder.with_name(f".{vid}.{secrets.token_hex(6)}.part")
+                os.replace(folder, trash)
+                shutil.rmtree(trash, ignore_errors=True)

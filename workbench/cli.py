@@ -19,6 +19,14 @@ COMMANDS = ["inspect", "optimize", "tune", "variants", "sweep", "serve", "loadge
             "prices", "cost", "deploy", "samples"]
 
 EXIT_USAGE = 2
+EXIT_TERMINATED = 128 + 15
+# OS errors a user's path or disk causes: one line, not a traceback
+USER_OS_ERRNOS = {"ENAMETOOLONG", "ENOENT", "ENOTDIR", "EISDIR", "EACCES", "EPERM", "ELOOP", "EROFS", "ENOSPC",
+                  "EDQUOT", "EEXIST", "ENXIO"}
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C so unfinished temp files and folders are removed."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +68,9 @@ def _tui_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from workbench.quiet import install
+
+    install()  # before any framework is imported: their native log lines are not ours to print
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     wants_help = any(a in ("-h", "--help", "--version") for a in argv)
@@ -75,16 +86,42 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_handler(args: argparse.Namespace) -> int:
+    import errno
+    import signal
+    import threading
+
     from engines.errors import WorkbenchError
 
+    def on_term(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_term)
     try:
         return int(args.handler(args) or 0)
     except WorkbenchError as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        if errno.errorcode.get(exc.errno or 0) not in USER_OS_ERRNOS:
+            raise
+        print(f"workbench: error: {exc.strerror or exc}: {_short(exc.filename)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("workbench: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("workbench: terminated (SIGTERM); the unfinished step was discarded", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _short(name: object, limit: int = 100) -> str:
+    text = str(name) if name is not None else "(no file name)"
+    return text if len(text) <= limit else f"{text[:60]}…{text[-30:]} ({len(text):,} characters)"
 
 
 def _open_tui(args: argparse.Namespace) -> int:

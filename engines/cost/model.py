@@ -37,6 +37,9 @@ class TrafficProfile:
     days: float = 30.0
 
     def __post_init__(self) -> None:
+        for label, value in (("average req/s", self.avg_rps), ("peak req/s", self.peak_rps),
+                             ("active hours per day", self.hours_per_day), ("days per month", self.days)):
+            require_finite(value, label)
         if self.avg_rps < 0 or self.peak_rps < 0:
             raise WorkbenchError("request rates must be >= 0")
         if self.peak_rps < self.avg_rps:
@@ -72,6 +75,12 @@ class Basis:
     @property
     def label(self) -> str:
         return "measured" if self.kind == "measured" else "estimate"
+
+
+def require_finite(value: float, label: str) -> None:
+    """NaN and infinity are not traffic figures: refuse them by name instead of printing $nan."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise WorkbenchError(f"{label} must be a finite number, got {value!r}")
 
 
 def parse_assumptions(items: list[str] | None) -> dict[str, float]:
@@ -248,6 +257,11 @@ def _segment_hours(work: float, ckpt: float, restart: float, rate: float) -> flo
 def spot_finetune(catalog: Any, instance: str, job_hours: float, *, interruption_rate: float | None = None,
                   checkpoint_interval_h: float = 1.0, checkpoint_minutes: float = 1.0,
                   restart_minutes: float = 5.0) -> dict[str, Any]:
+    for label, value in (("fine-tuning job hours", job_hours), ("checkpoint interval", checkpoint_interval_h),
+                         ("checkpoint minutes", checkpoint_minutes), ("restart minutes", restart_minutes)):
+        require_finite(value, label)
+    if interruption_rate is not None:
+        require_finite(interruption_rate, "interruption rate")
     if job_hours <= 0 or checkpoint_interval_h <= 0:
         raise WorkbenchError("job hours and checkpoint interval must be > 0")
     od = catalog.hourly(instance)

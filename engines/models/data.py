@@ -63,7 +63,46 @@ def load_data(path: str | os.PathLike) -> Dataset:
         raise DataError(f"{p.name}: x is empty; it needs at least one sample along axis 0")
     if y is not None and (y.ndim == 0 or y.shape[0] != x.shape[0]):
         raise DataError(f"{p.name}: y has {y.shape[0] if y.ndim else 0} labels but x has {x.shape[0]} samples")
+    check_finite(x, "x", p.name)
+    if y is not None:
+        check_finite(y, "y", p.name)
     return Dataset(x=x, y=y, path=str(p))
+
+
+def check_finite(a: np.ndarray, what: str, source: str = "data") -> None:
+    """Refuse NaN or infinite values: calibration, fine-tuning and accuracy would all be garbage."""
+    if not np.issubdtype(a.dtype, np.inexact):
+        return
+    bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+    if bad:
+        first = np.unravel_index(int(np.argmin(np.isfinite(a))), a.shape)
+        raise DataError(f"{source}: {what} holds {bad:,} NaN or infinite values (first at index "
+                        f"{list(map(int, first))}): clean or drop those samples before using the data")
+
+
+def check_labels(y: np.ndarray, classes: int | None, source: str = "data") -> None:
+    """Class-index labels must be whole numbers in [0, classes) when the model's class count is known."""
+    if y.ndim != 1:
+        return
+    if np.issubdtype(y.dtype, np.inexact) and not np.all(np.mod(y, 1) == 0):
+        raise DataError(f"{source}: labels y are not whole numbers: give integer class indices")
+    if not y.size or not (np.issubdtype(y.dtype, np.number) and not np.issubdtype(y.dtype, np.complexfloating)):
+        return
+    low, high = y.min(), y.max()
+    if low < 0 or (classes is not None and high >= classes):
+        allowed = f"0..{classes - 1}" if classes is not None else ">= 0"
+        raise DataError(f"{source}: labels y range from {low:g} to {high:g} but the model's classes are {allowed}: "
+                        "labels must be class indices")
+
+
+def _class_count(model_info: ModelInfo) -> int | None:
+    """Classes of a classifier output [batch, C] (None when the output does not say)."""
+    if len(model_info.outputs) != 1:
+        return None
+    shape = model_info.outputs[0].shape
+    if len(shape) == 2 and isinstance(shape[1], int) and shape[1] > 1:
+        return int(shape[1])
+    return None
 
 
 def _shape_text(shape: tuple) -> str:
@@ -76,6 +115,11 @@ def validate_data(dataset: Dataset, model_info: ModelInfo, input_index: int = 0)
         raise DataError(f"{model_info.name} declares no inputs to check the data against")
     spec: TensorSpec = model_info.inputs[input_index]
     x = dataset.x
+    source = Path(dataset.path).name if dataset.path else "data"
+    check_finite(x, "x", source)
+    if dataset.y is not None:
+        check_finite(dataset.y, "y", source)
+        check_labels(dataset.y, _class_count(model_info), source)
     data_shape = ("N",) + tuple(x.shape[1:])
     expect = spec.shape_text().replace(" ", "")
     if spec.dtype == "unknown" or spec.shape == ("?",):

@@ -23,15 +23,37 @@ def _dtype_name(dt: Any) -> str:
     return TORCH_DTYPES.get(str(dt).replace("torch.", ""), str(dt).replace("torch.", ""))
 
 
+# A probe allocates its inputs from shapes the file declares: 64 Mi values (256 MiB of float32) at most, so a
+# few bytes of metadata cannot make inspection allocate gigabytes.
+MAX_PROBE_VALUES = 1 << 26
+
+
+def _probe_shape(spec: TensorSpec, batch: int) -> list[int]:
+    return [batch if i == 0 and not isinstance(d, int) else (d if isinstance(d, int) and d > 0 else 1)
+            for i, d in enumerate(spec.shape)]
+
+
+def check_probe_size(specs: list[TensorSpec], batch: int = 1, source: str = "the model") -> None:
+    """Refuse, before allocating, inputs whose declared sizes exceed :data:`MAX_PROBE_VALUES`."""
+    import math
+
+    total = 0
+    for s in specs:
+        n = math.prod(_probe_shape(s, batch))
+        total += n
+        if total > MAX_PROBE_VALUES:
+            shape = "[" + ",".join(str(d) for d in _probe_shape(s, batch)) + "]"
+            raise ModelLoadError(f"{source} declares input '{s.name}' of shape {shape} ({n:,} values at batch "
+                                 f"{batch}), more than the {MAX_PROBE_VALUES:,} values the workbench allocates to "
+                                 "probe a model: the file's input metadata is wrong, or export the model to ONNX "
+                                 "and inspect that")
+
+
 def _zeros(specs: list[TensorSpec], batch: int = 1) -> tuple:
     import torch
 
-    tensors = []
-    for s in specs:
-        shape = [batch if i == 0 and not isinstance(d, int) else (d if isinstance(d, int) and d > 0 else 1)
-                 for i, d in enumerate(s.shape)]
-        tensors.append(torch.zeros(shape, dtype=getattr(torch, s.dtype)))
-    return tuple(tensors)
+    check_probe_size(specs, batch)
+    return tuple(torch.zeros(_probe_shape(s, batch), dtype=getattr(torch, s.dtype)) for s in specs)
 
 
 def _count(fn: Any, specs: list[TensorSpec], batch: int, fake: bool) -> tuple[Any, int]:
@@ -126,6 +148,7 @@ def inspect_torch(path: Path, *, trust_pickle: bool = False) -> ModelInfo:
     params, hist, layers = module_summary(module)
     macs, outputs = None, []
     if inputs and all(s.dtype != "unknown" for s in inputs):
+        check_probe_size(inputs, 1, path.name)
         module.eval()
         macs, outputs, err = forward_probe(module, inputs)
         if err:
@@ -168,6 +191,7 @@ def inspect_torch_export(path: Path, *, trust_pickle: bool = False) -> ModelInfo
     params = sum(t.numel() for name, t in ep.state_dict.items() if name in set(sig.parameters))
     notes = []
     batch = _min_batch(ep)
+    check_probe_size([s for s in inputs if s.dtype != "unknown"], batch, path.name)
     macs, _, err = forward_probe(ep.module(), inputs, batch=batch) if inputs else (None, [], None)
     if err:
         notes.append(f"probe forward pass failed: {err}")

@@ -38,8 +38,12 @@ SUPPORTED_TEXT = ".onnx, .pt/.pth (TorchScript), .pt2 (torch.export), .keras, a 
 def detect_format(path: str | os.PathLike) -> str:
     """The format id of ``path`` (:mod:`engines.formats`: "onnx", "torchscript", ...), or a one-line error."""
     p = Path(path).expanduser()
-    if not p.exists():
-        raise ModelLoadError(f"{p} does not exist: check the path (supported: {SUPPORTED_TEXT})")
+    try:
+        exists = p.exists()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise ModelLoadError(f"cannot open {_short_path(p)}: {exc.strerror or exc}") from exc
+    if not exists:
+        raise ModelLoadError(f"{_short_path(p)} does not exist: check the path (supported: {SUPPORTED_TEXT})")
     if p.is_dir():
         if (p / "saved_model.pb").is_file() or (p / "saved_model.pbtxt").is_file():
             return "savedmodel"
@@ -82,3 +86,8 @@ def inspect_model(path: str | os.PathLike, *, trust_pickle: bool = False) -> Mod
         raise ModelLoadError(f"{p.name}: out of memory while reading the model") from exc
     except Exception as exc:  # a framework's own error on a bad file: one line for the user
         raise ModelLoadError(f"cannot read {p.name} as {fmt}: {first_line(exc)}") from exc
+
+
+def _short_path(p: Path, limit: int = 100) -> str:
+    text = str(p)
+    return text if len(text) <= limit else f"{text[:60]}…{text[-30:]} ({len(text):,} characters)"

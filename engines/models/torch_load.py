@@ -7,6 +7,9 @@
   bare state_dict is refused with a message that it needs an architecture; a
   pickled full module is refused unless ``trust_pickle`` (unpickling it runs
   code from the file).
+* A ``.pt2`` goes through :mod:`engines.models.torch_export_load` (archive checks first).
+* TorchScript metadata (input specs, zoo config) is checked for structure before anything is sized
+  from it.
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ import contextlib
 import json
 import os
 import tempfile
-import threading
 import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
 from engines.errors import ModelLoadError
+from engines.models.torch_export_load import load_exported_program
 
+TORCH_DTYPES = ("float32", "float16", "float64", "bfloat16", "int64", "int32", "int8", "uint8", "bool")
 ARCH_KEY = "workbench_arch"
 CONFIG_KEY = "workbench_config"
 INPUTS_KEY = "workbench_inputs"
@@ -76,10 +80,49 @@ def read_extra(path: Path) -> dict[str, Any]:
     if extra[ARCH_KEY]:
         meta["arch"] = _text(extra[ARCH_KEY])
     if extra[CONFIG_KEY]:
-        meta["config"] = json.loads(_text(extra[CONFIG_KEY]))
+        meta["config"] = _checked_config(_json_extra(path, CONFIG_KEY, extra[CONFIG_KEY]), path)
     if extra[INPUTS_KEY]:
-        meta["inputs"] = json.loads(_text(extra[INPUTS_KEY]))
+        meta["inputs"] = _checked_inputs(_json_extra(path, INPUTS_KEY, extra[INPUTS_KEY]), path)
     return meta
+
+
+def _json_extra(path: Path, key: str, raw: Any) -> Any:
+    try:
+        return json.loads(_text(raw))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{path.name}: its {key} metadata is not valid JSON ({exc}): the file is damaged "
+                             "or was not written by the workbench") from exc
+
+
+def _metadata_error(path: Path, key: str, what: str) -> ModelLoadError:
+    return ModelLoadError(f"{path.name}: its {key} metadata {what}; the file is damaged or was not written by "
+                          "the workbench (re-save it with engines.models.torch_load.save_torchscript)")
+
+
+def _checked_config(config: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(config, dict) or len(config) > 64 or not all(
+            isinstance(k, str) and (v is None or isinstance(v, (bool, int, float, str))) for k, v in config.items()):
+        raise _metadata_error(path, CONFIG_KEY, "is not a flat object of numbers and strings")
+    return config
+
+
+def _checked_inputs(items: Any, path: Path) -> list[dict[str, Any]]:
+    """Input specs as ``[{"name": str, "shape": [int >= 0 | str], "dtype": str}]``, at most 64 inputs of rank 16."""
+    if not isinstance(items, list) or not items or len(items) > 64:
+        raise _metadata_error(path, INPUTS_KEY, "is not a list of 1 to 64 input specs")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise _metadata_error(path, INPUTS_KEY, f"has input #{i} without a name")
+        shape = item.get("shape")
+        if not isinstance(shape, list) or len(shape) > 16 or not all(
+                (isinstance(d, int) and not isinstance(d, bool) and 0 <= d) or (isinstance(d, str) and len(d) <= 32)
+                for d in shape):
+            raise _metadata_error(path, INPUTS_KEY, f"gives input {item['name'][:40]!r} a shape that is not a list "
+                                  "of at most 16 sizes >= 0 or names")
+        if item.get("dtype") not in TORCH_DTYPES:
+            raise _metadata_error(path, INPUTS_KEY, f"gives input {item['name'][:40]!r} dtype "
+                                  f"{str(item.get('dtype'))[:40]!r}, not one of {', '.join(TORCH_DTYPES)}")
+    return items
 
 
 def _text(v: Any) -> str:
@@ -118,12 +161,16 @@ def classify_torch_save(path: Path, trust_pickle: bool) -> Any:
     import torch
 
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not trust_pickle:
             raise ModelLoadError(PICKLE_REFUSED.format(name=path.name)) from exc
         try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+            with warnings.catch_warnings():  # torch's notes on unpickling (source changed, ...) are not the user's
+                warnings.simplefilter("ignore")
+                obj = torch.load(str(path), map_location="cpu", weights_only=False)
         except Exception as exc2:
             raise ModelLoadError(f"cannot unpickle {path.name} even with --trust-pickle: "
                                  f"{str(exc2).splitlines()[0] if str(exc2) else type(exc2).__name__}") from exc2
@@ -157,68 +204,6 @@ def _count_tensors(obj: Any, depth: int = 0) -> tuple[int, int] | None:
     return (n, total) if n else None
 
 
-_PT2_LOCK = threading.Lock()
-PT2_PICKLE_REFUSED = ("{name} holds pickled Python objects: torch.export.load would unpickle them, which runs code "
-                      "from the file, so it is refused; pass --trust-pickle only if you trust its source")
-
-
-def _pt2_pickled_entries(path: Path) -> list[str]:
-    """Names of payloads a .pt2 archive would hand to an unrestricted unpickler."""
-    bad = []
-    with zipfile.ZipFile(path) as zf:
-        for name in zf.namelist():
-            tail = name.split("/", 1)[-1]
-            if tail.startswith("data/constants/") and name.endswith(".json"):
-                try:
-                    config = json.loads(zf.read(name)).get("config", {})
-                except (ValueError, AttributeError):
-                    bad.append(name)
-                    continue
-                for fqn, meta in config.items():
-                    path_name = str(meta.get("path_name", ""))
-                    if meta.get("use_pickle") or path_name.startswith(("opaque_obj", "custom_obj")):
-                        bad.append(fqn)
-            elif tail.startswith("data/weights/") and name.endswith(".json"):
-                try:
-                    config = json.loads(zf.read(name)).get("config", {})
-                except (ValueError, AttributeError):
-                    bad.append(name)
-                    continue
-                bad += [fqn for fqn, meta in config.items() if meta.get("use_pickle")]
-    return bad
-
-
-def load_exported_program(path: str | os.PathLike, trust_pickle: bool = False) -> Any:
-    """``torch.export.load`` with every ``torch.load`` inside forced to ``weights_only=True``.
-
-    torch.export.load falls back to full unpickling for some payloads (sample inputs, pickled weights, opaque
-    constants); unless ``trust_pickle``, those are refused instead of executed.
-    """
-    import pickle
-
-    import torch
-
-    p = Path(path)
-    if trust_pickle:
-        return torch.export.load(str(p))
-    if _pt2_pickled_entries(p):
-        raise ModelLoadError(PT2_PICKLE_REFUSED.format(name=p.name))
-    with _PT2_LOCK:
-        real_load = torch.load
-
-        def weights_only_load(*args: Any, **kwargs: Any) -> Any:
-            kwargs["weights_only"] = True
-            return real_load(*args, **kwargs)
-
-        torch.load = weights_only_load
-        try:
-            return torch.export.load(str(p))
-        except pickle.UnpicklingError as exc:
-            raise ModelLoadError(PT2_PICKLE_REFUSED.format(name=p.name)) from exc
-        finally:
-            torch.load = real_load
-
-
 def load_torch_module(path: str | os.PathLike, trust_pickle: bool = False) -> Any:
     """A real ``torch.nn.Module`` for a .pt/.pth/.pt2 file (architecture rebuilt when it is known)."""
     import torch
@@ -239,8 +224,17 @@ def load_torch_module(path: str | os.PathLike, trust_pickle: bool = False) -> An
 
 def rebuild_from_arch(script_module: Any, arch: str, config: dict[str, Any]) -> Any:
     """Instantiate a zoo architecture and copy the TorchScript module's weights into it."""
+    import torch
+
     from engines.models import zoo
 
+    with torch.device("meta"):  # sizes only: a config from the file must not decide how much memory is used
+        shape_only = zoo.build(arch, config)
+    want = sum(p.numel() for p in shape_only.parameters())
+    have = sum(p.numel() for p in script_module.parameters())
+    if want != have:
+        raise ModelLoadError(f"weights do not match architecture {arch} with the file's config ({have:,} parameters "
+                             f"stored, {want:,} declared): the file's workbench metadata is wrong")
     model = zoo.build(arch, config)
     state = script_module.state_dict()
     missing, unexpected = model.load_state_dict(state, strict=False)

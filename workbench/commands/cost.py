@@ -10,6 +10,19 @@ from typing import Any
 from workbench.commands import add_target_args
 
 
+def finite(text: str) -> float:
+    """argparse type: a finite float (inf and nan are refused with the option's name by argparse)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "cost", help="cost per 1M inferences, monthly cost and break-even from measured throughput",
@@ -18,10 +31,10 @@ def register(subparsers: Any) -> None:
                     "monthly cost for a traffic profile, the serverless vs always-on break-even, GPU vs CPU, and "
                     "spot for fine-tuning. Other instances only through --assume-throughput (labelled estimates).")
     add_target_args(p, "an ONNX model path")
-    p.add_argument("--rps", type=float, default=5.0, help="average requests/s while active (default 5)")
-    p.add_argument("--peak-rps", type=float, default=None, help="peak requests/s (default 10 x --rps)")
-    p.add_argument("--hours", type=float, default=24.0, help="active hours per day (default 24)")
-    p.add_argument("--days", type=float, default=30.0, help="days per month (default 30)")
+    p.add_argument("--rps", type=finite, default=5.0, help="average requests/s while active (default 5)")
+    p.add_argument("--peak-rps", type=finite, default=None, help="peak requests/s (default 10 x --rps)")
+    p.add_argument("--hours", type=finite, default=24.0, help="active hours per day (default 24)")
+    p.add_argument("--days", type=finite, default=30.0, help="days per month (default 30)")
     p.add_argument("--memory", type=int, default=2048, help="serverless memory MB (1024..6144, default 2048)")
     p.add_argument("--max-concurrency", type=int, default=5, help="serverless max concurrency (default 5)")
     p.add_argument("--provisioned", type=int, default=0, help="serverless provisioned concurrency (default 0)")
@@ -32,10 +45,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--assume-throughput", action="append", default=[], metavar="INSTANCE=IPS",
                    help="your throughput figure for another instance (repeatable); shown as an estimate")
     p.add_argument("--compare", metavar="INSTANCE", help="instance of the break-even comparison")
-    p.add_argument("--finetune-hours", type=float, help="also price a fine-tuning job of this many hours on spot")
+    p.add_argument("--finetune-hours", type=finite, help="also price a fine-tuning job of this many hours on spot")
     p.add_argument("--finetune-instance", default="g5.xlarge", help="instance of the fine-tuning job")
-    p.add_argument("--interruption-rate", type=float, help="spot interruptions per hour (default: from the band)")
-    p.add_argument("--checkpoint-every", type=float, default=1.0, help="checkpoint interval in hours (default 1)")
+    p.add_argument("--interruption-rate", type=finite, help="spot interruptions per hour (default: from the band)")
+    p.add_argument("--checkpoint-every", type=finite, default=1.0, help="checkpoint interval in hours (default 1)")
     p.add_argument("--no-measure", action="store_true", help="fail instead of benchmarking when no figures exist")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.set_defaults(handler=run)
