@@ -185,7 +185,8 @@ def _cpu_isa() -> str:
 class AotiRunner:
     """Runs an AOTInductor package on the device it was compiled for; feeds and outputs are numpy arrays."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, device: str = "cpu") -> None:
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, device: str = "cpu",
+                 trust_pickle: bool = False) -> None:
         import torch
 
         from engines.measure.runners import default_threads
@@ -194,6 +195,11 @@ class AotiRunner:
         meta_file = sidecar_path(path)
         if not path.is_file():
             raise ModelLoadError(f"{path} does not exist")
+        if not _built_here(path):
+            # a package from outside a workbench workspace is native code someone else compiled
+            from engines.models.torch_export_load import check_pt2_archive
+
+            check_pt2_archive(path, trust_pickle)
         meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
         # a package runs only on the device it was compiled for: follow it (the request is a hint)
         device = meta.get("device", "cpu")
@@ -256,5 +262,18 @@ class EagerRunner:
 
 
 def open_aoti_runner(path: str | os.PathLike, threads: int | None = None, device: str = "cpu",
-                     **_: Any) -> AotiRunner:
-    return AotiRunner(path, threads=threads, device=device)
+                     trust_pickle: bool = False, **_: Any) -> AotiRunner:
+    return AotiRunner(path, threads=threads, device=device, trust_pickle=trust_pickle)
+
+
+def _built_here(package: Path) -> bool:
+    """True when ``package`` sits in a variant folder of a workbench workspace (or a build's temp folder there).
+
+    Those packages were compiled by this tool; any other ``.pt2`` carrying compiled code is refused unless
+    the user trusts it (``--trust-pickle``).
+    """
+    from engines.manifest import MANIFEST
+
+    folder = package.resolve().parent           # <root>/variants/<id>/ or <root>/variants/.<id>.*.part/
+    variants = folder.parent
+    return variants.name == "variants" and (variants.parent / MANIFEST).is_file() and sidecar_path(package).is_file()

@@ -34,7 +34,7 @@ def planted(tmp_path, clean, ctor_so):
                                                    AOTI + "abc.wrapper_metadata.json": METADATA})
 
 
-@pytest.mark.parametrize("command", ["inspect", "optimize"])
+@pytest.mark.parametrize("command", ["inspect", "optimize", "cost"])
 def test_planted_shared_object_is_refused_and_never_loaded(tmp_path, planted, command):
     marker, private_tmp = tmp_path / "marker", tmp_path / "tmp"
     private_tmp.mkdir()
