@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from engines.deploy.prepare import prepare
-from engines.deploy.record import record_path
 from engines.deploy.spec import DeploySpec
 from tests.unit.deploy_helpers import BUCKET, ROLE, leftovers, measured
 
@@ -26,7 +25,10 @@ def labels(clients: Any, bucket: str = BUCKET) -> set[str]:
 
 
 def record(name: str) -> dict[str, Any] | None:
-    path = record_path(name)
+    """The deployment record of ``name`` ($WORKBENCH_HOME/deployments/<name>.json), or None."""
+    from engines.workspace import default_home
+
+    path = default_home() / "deployments" / f"{name}.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
