@@ -75,9 +75,9 @@ def refuse_or_replace(plan: Any, c: AwsClients, found: list[Resource], sleep: Ca
     if not spec.replace:
         if labels:
             rec = f" (a workbench record of an earlier deployment is at {record_path(spec.name)})" if previous else ""
-            raise WorkbenchError(f"cannot deploy {spec.name}: {_join(labels)} already exist{'s' if len(labels) == 1 else ''}"
-                                 f"{rec}: choose another --name, or pass --replace to delete and replace "
-                                 f"{'it' if len(labels) == 1 else 'them'}")
+            verb, them = ("exists", "it") if len(labels) == 1 else ("exist", "them")
+            raise WorkbenchError(f"cannot deploy {spec.name}: {_join(labels)} already {verb}{rec}: choose another "
+                                 f"--name, or pass --replace to delete and replace {them}")
         if previous:
             raise WorkbenchError(f"cannot deploy {spec.name}: a workbench record of an earlier deployment exists at "
                                  f"{record_path(spec.name)}: run workbench deploy --teardown {spec.name} first, or "

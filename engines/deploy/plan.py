@@ -20,7 +20,8 @@ TAGS = [{"Key": "created-by", "Value": "workbench"}]
 
 @dataclass
 class PlanStep:
-    step: str                 # check | replace | upload | model | endpoint_config | endpoint | wait | autoscaling | invoke
+    step: str                 # check | replace | upload | model | endpoint_config | endpoint | wait | autoscaling
+    #                           | invoke
     service: str              # s3 | sagemaker | application-autoscaling | sagemaker-runtime
     operation: str
     params: dict[str, Any]

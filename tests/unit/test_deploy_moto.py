@@ -230,3 +230,18 @@ def _home_texts() -> list[str]:
             with open(os.path.join(root, name), "rb") as fh:
                 out.append(fh.read().decode("latin-1"))
     return out
+
+
+def test_teardown_keeps_a_resource_someone_else_recreated_under_the_name(aws, target, tmp_path, moto_server):
+    """The record names a model, but the model now there is not this deployment's: teardown keeps it."""
+    prep = _prepared(target, tmp_path, moto_server.url, name="wb-retaken")
+    deploy(prep.plan, aws, prep.request_body, sleep=lambda s: None)
+    aws.sagemaker.delete_endpoint(EndpointName="wb-retaken")
+    aws.sagemaker.delete_endpoint_config(EndpointConfigName="wb-retaken-config")
+    aws.sagemaker.delete_model(ModelName="wb-retaken-model")
+    aws.sagemaker.create_model(ModelName="wb-retaken-model", ExecutionRoleArn=ROLE,
+                               PrimaryContainer={"Image": "theirs"})
+    out = teardown("wb-retaken", aws, sleep=lambda s: None)
+    assert out["errors"] == [] and out["removed"] == [prep.plan.spec.s3_uri]
+    assert any(k.startswith("model wb-retaken-model (not created by deployment") for k in out["kept"])
+    assert leftovers(aws)["models"] == ["wb-retaken-model"]
