@@ -49,6 +49,7 @@ class Rule:
     action: str                  # cut_request | cut_response | deny | hold_response | down_before | down_after
     times: int | None = None     # None: every time
     bucket: str | None = None    # only calls to this bucket
+    after: int = 0               # let this many matching calls through first
     hits: int = 0
 
 
@@ -94,6 +95,9 @@ class AwsProxy:
     def _rule(self, op: str, path: str) -> Rule | None:
         for rule in self.rules:
             if rule.op not in ("*", op) or (rule.bucket and not urlsplit(path).path.startswith(f"/{rule.bucket}")):
+                continue
+            if rule.after > 0:
+                rule.after -= 1
                 continue
             if rule.times is not None and rule.hits >= rule.times:
                 continue

@@ -1,4 +1,4 @@
-"""A connection cut at each create step: rollback removes only what this deployment created, and when the
+"""A connection cut at each create step (and in the wait and the test invocation): rollback removes only what this deployment created, and when the
 connection stays down the record lists exactly what is left, which ``--teardown`` then removes.
 
 Real botocore errors: the proxy in front of moto closes the connection before the request reaches the
@@ -17,7 +17,7 @@ from tests.unit.deploy_helpers import tiny_onnx
 
 CREATES = ["PutObject", "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "RegisterScalableTarget",
            "PutScalingPolicy"]
-STEP = {"PutObject": "upload", "CreateModel": "model", "CreateEndpointConfig": "endpoint_config",
+STEP = {"DescribeEndpoint": "wait", "InvokeEndpoint": "invoke", "PutObject": "upload", "CreateModel": "model", "CreateEndpointConfig": "endpoint_config",
         "CreateEndpoint": "endpoint", "RegisterScalableTarget": "autoscaling", "PutScalingPolicy": "autoscaling"}
 
 
@@ -47,12 +47,14 @@ def test_cut_once_rolls_back_only_ours(direct, via_proxy, proxy, target, tmp_pat
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
-@pytest.mark.parametrize("op", CREATES)
+@pytest.mark.parametrize("op", [*CREATES, "DescribeEndpoint", "InvokeEndpoint"])
 def test_connection_gone_leaves_a_record_that_teardown_uses(direct, via_proxy, proxy, target, tmp_path, op, when):
     someone_elses(direct, endpoint="wb-neighbour")
     theirs = labels(direct)
     prep = prepared(target, tmp_path, proxy.url, "wb-gone")
-    proxy.rules.append(Rule(op, "down_before" if when == "before" else "down_after"))
+    # DescribeEndpoint is first called by the checks: the one that goes down is the wait for InService
+    proxy.rules.append(Rule(op, "down_before" if when == "before" else "down_after",
+                            after=1 if op == "DescribeEndpoint" else 0))
     with pytest.raises(DeployError, match="could NOT remove.*--teardown wb-gone") as info:
         deploy(prep.plan, via_proxy, prep.request_body, sleep=_no_sleep)
     ours = labels(direct) - theirs
