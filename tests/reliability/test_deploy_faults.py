@@ -1,5 +1,6 @@
-"""A connection cut at each create step (and in the wait and the test invocation): rollback removes only what this deployment created, and when the
-connection stays down the record lists exactly what is left, which ``--teardown`` then removes.
+"""A connection cut at each create step (and in the wait and the test invocation): rollback removes only
+what this deployment created, and when the connection stays down the record lists exactly what is left,
+which ``--teardown`` then removes.
 
 Real botocore errors: the proxy in front of moto closes the connection before the request reaches the
 service (nothing created) or after the service handled it (created, answer lost).
