@@ -18,8 +18,8 @@ from tests.unit.deploy_helpers import tiny_onnx
 
 CREATES = ["PutObject", "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "RegisterScalableTarget",
            "PutScalingPolicy"]
-STEP = {"DescribeEndpoint": "wait", "InvokeEndpoint": "invoke", "PutObject": "upload", "CreateModel": "model", "CreateEndpointConfig": "endpoint_config",
-        "CreateEndpoint": "endpoint", "RegisterScalableTarget": "autoscaling", "PutScalingPolicy": "autoscaling"}
+STEP = {"DescribeEndpoint": "wait", "InvokeEndpoint": "invoke", "PutObject": "upload", "CreateModel": "model",
+        "CreateEndpointConfig": "endpoint_config", "CreateEndpoint": "endpoint", "RegisterScalableTarget": "autoscaling", "PutScalingPolicy": "autoscaling"}
 
 
 @pytest.fixture
