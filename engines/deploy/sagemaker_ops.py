@@ -231,7 +231,8 @@ def deploy(plan: Plan, clients: AwsClients, request_body: bytes, *, task: TaskCo
     except (Cancelled, KeyboardInterrupt) as exc:
         signum = getattr(exc, "signum", None)
         by = f" by {signal.Signals(signum).name}" if signum else ""
-        raise DeployCancelled(f"deploy cancelled{by} before anything was created", "check", [], [],
+        part = " (--replace may have deleted part of what it replaces)" if plan.spec.replace else ""
+        raise DeployCancelled(f"deploy cancelled{by} before anything was created{part}", "check", [], [],
                               signum) from None
     seconds: dict[str, float] = {}
     invoke: tuple[float, str, str] | None = None
