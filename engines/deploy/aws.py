@@ -74,7 +74,8 @@ class AwsClients:
     endpoint_url: str | None = None
 
 
-def make_clients(region: str, endpoint_url: str | None = None, session: Any = None) -> AwsClients:
+def make_clients(region: str, endpoint_url: str | None = None, session: Any = None, *,
+                 retries: int = 3) -> AwsClients:
     session = session or make_session(region)
     require_credentials(session)
     kw: dict[str, Any] = {"region_name": region}
@@ -82,7 +83,7 @@ def make_clients(region: str, endpoint_url: str | None = None, session: Any = No
         kw["endpoint_url"] = endpoint_url
     from botocore.config import Config
 
-    cfg = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=70)
+    cfg = Config(retries={"max_attempts": retries, "mode": "standard"}, connect_timeout=10, read_timeout=70)
     return AwsClients(
         s3=session.client("s3", config=cfg, **kw),
         sagemaker=session.client("sagemaker", config=cfg, **kw),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from engines.deploy.resources import DEPLOYMENT_TAG
 from engines.deploy.spec import DeploySpec, VariantFacts
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -19,12 +20,14 @@ TAGS = [{"Key": "created-by", "Value": "workbench"}]
 
 @dataclass
 class PlanStep:
-    step: str                 # upload | model | endpoint_config | endpoint | wait | autoscaling | invoke
+    step: str                 # check | replace | upload | model | endpoint_config | endpoint | wait | autoscaling
+    #                           | invoke
     service: str              # s3 | sagemaker | application-autoscaling | sagemaker-runtime
     operation: str
     params: dict[str, Any]
     creates: str | None = None
     note: str = ""
+    resource: dict[str, Any] | None = None   # check/replace: {kind, ident, label} of the resource concerned
 
     def line(self) -> str:
         shown = {k: v for k, v in self.params.items() if k != "Body"}
@@ -65,22 +68,67 @@ class Plan:
         return out
 
 
+def _guard_steps(spec: DeploySpec, previous: dict[str, Any] | None) -> list[PlanStep]:
+    """The existence checks run before anything is created, and with --replace what is removed first."""
+    target = {"ServiceNamespace": "sagemaker", "ResourceId": spec.scaling_resource_id,
+              "ScalableDimension": SCALABLE_DIMENSION}
+    policy = f"{spec.name}-invocations"
+    pol_ident = {**target, "PolicyName": policy}
+    named = [("endpoint", "describe_endpoint", {"EndpointName": spec.name}, None, f"endpoint {spec.name}"),
+             ("endpoint_config", "describe_endpoint_config", {"EndpointConfigName": spec.config_name}, None,
+              f"endpoint config {spec.config_name}"),
+             ("model", "describe_model", {"ModelName": spec.model_name}, None, f"model {spec.model_name}")]
+    scaling = [("scaling_policy", "describe_scaling_policies", pol_ident,
+                {**target, "PolicyNames": [policy]}, f"scaling policy {policy}"),
+               ("scalable_target", "describe_scalable_targets", target,
+                {"ServiceNamespace": "sagemaker", "ResourceIds": [spec.scaling_resource_id],
+                 "ScalableDimension": SCALABLE_DIMENSION}, f"scalable target {spec.scaling_resource_id}")]
+    if spec.mode == "realtime":
+        named = scaling + named
+    if_exists = ("--replace: deleted first if it exists" if spec.replace
+                 else "refused if it exists (--replace replaces it)")
+    steps = [PlanStep("check", "s3", "head_bucket", {"Bucket": spec.bucket}, note="the bucket must be yours"),
+             PlanStep("check", "s3", "head_object", {"Bucket": spec.bucket, "Key": spec.s3_key},
+                      note="refused if it exists: an object is never overwritten")]
+    steps += [PlanStep("check", "application-autoscaling" if kind.startswith("scal") else "sagemaker", op,
+                       call or ident, note=if_exists, resource={"kind": kind, "ident": ident, "label": label})
+              for kind, op, ident, call, label in named]
+    if not spec.replace:
+        return steps
+    if previous:
+        labels = [r.get("label", "?") for r in previous.get("resources", [])]
+        steps.append(PlanStep("replace", "workbench", "teardown",
+                              {"EndpointName": spec.name, "DeploymentId": previous.get("deployment_id")},
+                              note=f"--replace: remove what the earlier deployment created: {', '.join(labels)}",
+                              resource={"kind": "record", "ident": {}, "label": f"record of {spec.name}"}))
+    deletes = {"endpoint": "delete_endpoint", "endpoint_config": "delete_endpoint_config", "model": "delete_model",
+               "scaling_policy": "delete_scaling_policy", "scalable_target": "deregister_scalable_target"}
+    steps += [PlanStep("replace", "application-autoscaling" if kind.startswith("scal") else "sagemaker",
+                       deletes[kind], ident, note="--replace: only if it exists, whoever created it",
+                       resource={"kind": kind, "ident": ident, "label": label})
+              for kind, _op, ident, _call, label in named]
+    return steps
+
+
 def make_plan(spec: DeploySpec, package: dict[str, Any], image: str, *, request_bytes: int | None = None,
               estimate: dict[str, Any] | None = None, facts: VariantFacts | None = None,
-              warnings: list[str] | None = None) -> Plan:
+              warnings: list[str] | None = None, previous: dict[str, Any] | None = None) -> Plan:
     size = int(package.get("size_bytes") or 0)
     multipart = size >= spec.multipart_threshold
-    steps = [PlanStep("upload", "s3", "upload_file",
-                      {"Filename": str(package.get("path", "model.tar.gz")), "Bucket": spec.bucket,
-                       "Key": spec.s3_key, "SizeBytes": size, "Multipart": multipart,
-                       "MultipartThresholdBytes": spec.multipart_threshold},
-                      creates=spec.s3_uri, note="multipart upload" if multipart else "single PUT")]
+    tags = [*TAGS, {"Key": DEPLOYMENT_TAG, "Value": spec.deploy_id}] if spec.deploy_id else TAGS
+    steps = _guard_steps(spec, previous)
+    steps.append(PlanStep("upload", "s3", "upload_file",
+                          {"Filename": str(package.get("path", "model.tar.gz")), "Bucket": spec.bucket,
+                           "Key": spec.s3_key, "SizeBytes": size, "Multipart": multipart,
+                           "MultipartThresholdBytes": spec.multipart_threshold,
+                           "Metadata": {DEPLOYMENT_TAG: spec.deploy_id}},
+                          creates=spec.s3_uri, note="multipart upload" if multipart else "single PUT"))
     env = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
            "SAGEMAKER_REGION": spec.region, "WB_ORT_DEVICE": "auto" if spec.mode == "realtime" else "cpu"}
     steps.append(PlanStep("model", "sagemaker", "create_model",
                           {"ModelName": spec.model_name, "ExecutionRoleArn": spec.role_arn,
                            "PrimaryContainer": {"Image": image, "ModelDataUrl": spec.s3_uri, "Environment": env},
-                           "Tags": TAGS}, creates=f"model {spec.model_name}"))
+                           "Tags": tags}, creates=f"model {spec.model_name}"))
     variant: dict[str, Any] = {"VariantName": spec.variant_name, "ModelName": spec.model_name}
     if spec.mode == "serverless":
         cfg: dict[str, Any] = {"MemorySizeInMB": spec.memory_mb, "MaxConcurrency": spec.max_concurrency}
@@ -91,10 +139,10 @@ def make_plan(spec: DeploySpec, package: dict[str, Any], image: str, *, request_
         variant.update(InstanceType=spec.instance_type, InitialInstanceCount=spec.initial_count,
                        InitialVariantWeight=1.0)
     steps.append(PlanStep("endpoint_config", "sagemaker", "create_endpoint_config",
-                          {"EndpointConfigName": spec.config_name, "ProductionVariants": [variant], "Tags": TAGS},
+                          {"EndpointConfigName": spec.config_name, "ProductionVariants": [variant], "Tags": tags},
                           creates=f"endpoint config {spec.config_name}"))
     steps.append(PlanStep("endpoint", "sagemaker", "create_endpoint",
-                          {"EndpointName": spec.name, "EndpointConfigName": spec.config_name, "Tags": TAGS},
+                          {"EndpointName": spec.name, "EndpointConfigName": spec.config_name, "Tags": tags},
                           creates=f"endpoint {spec.name}"))
     steps.append(PlanStep("wait", "sagemaker", "describe_endpoint", {"EndpointName": spec.name},
                           note=f"poll every {spec.poll_interval_s:g}s until InService or Failed "

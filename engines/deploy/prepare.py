@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engines.deploy.spec import DeploySpec, VariantFacts, default_name
+from engines.deploy.spec import DeploySpec, VariantFacts, default_name, new_deploy_id
 from engines.tasks import TaskContext, ensure_task
 
 
@@ -75,6 +75,8 @@ def prepare(target: Any, spec: DeploySpec, *, out_dir: str | Path | None = None,
     task = ensure_task(task)
     if not spec.name:
         spec.name = default_name(target.name)
+    if not spec.deploy_id:
+        spec.deploy_id = new_deploy_id()
     payload = None
     # refuse bad settings before any measuring or packaging; checked again below with measured figures
     validate(spec, facts_for(target, None, None), check_image=False, aws=not local)
@@ -99,8 +101,16 @@ def prepare(target: Any, spec: DeploySpec, *, out_dir: str | Path | None = None,
                                 request_bytes=facts.request_bytes, response_bytes=facts.response_bytes,
                                 profile=profile)
     body = example_request(target, spec.content_type)
+    previous = None
+    if not local:
+        from engines.deploy.record import load_record
+
+        previous = load_record(spec.name)
+        if previous and not spec.replace:
+            warnings.append(f"a workbench record of deployment {previous.get('deployment_id') or '?'} of "
+                            f"{spec.name} exists: deploy is refused unless --replace (or tear it down first)")
     plan = make_plan(spec, pkg.to_dict(), image, request_bytes=len(body), estimate=estimate, facts=facts,
-                     warnings=warnings)
+                     warnings=warnings, previous=previous)
     task.report(1.0, "plan ready")
     return Prepared(plan, pkg, body, measured, payload)
 

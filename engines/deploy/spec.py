@@ -36,6 +36,8 @@ class DeploySpec:
     poll_interval_s: float = 15.0
     poll_timeout_s: float = 1800.0
     variant_name: str = "AllTraffic"
+    deploy_id: str = ""                      # unique per deployment: in the S3 key and every resource's tag
+    replace: bool = False                    # delete existing resources with the same names first
 
     @property
     def model_name(self) -> str:
@@ -47,7 +49,8 @@ class DeploySpec:
 
     @property
     def s3_key(self) -> str:
-        return f"{self.prefix.strip('/')}/{self.name}/model.tar.gz".lstrip("/")
+        run = f"{self.deploy_id}/" if self.deploy_id else ""
+        return f"{self.prefix.strip('/')}/{self.name}/{run}model.tar.gz".lstrip("/")
 
     @property
     def s3_uri(self) -> str:
@@ -71,6 +74,14 @@ class VariantFacts:
     latency_p99_ms: float | None = None
     gpu_only_reason: str | None = None
     notes: list[str] = field(default_factory=list)
+
+
+def new_deploy_id(now: float | None = None) -> str:
+    """``<yyyymmddThhmmss>-<8 hex>``: unique per deployment, sortable by time."""
+    import secrets
+
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now if now is not None else time.time()))
+    return f"{stamp}-{secrets.token_hex(4)}"
 
 
 def default_name(variant_name: str, now: float | None = None) -> str:

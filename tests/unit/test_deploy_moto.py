@@ -67,10 +67,12 @@ def test_serverless_deploy_describe_invoke_teardown(aws, target, tmp_path, moto_
     assert cfg["ProductionVariants"][0]["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5,
                                                                 "ProvisionedConcurrency": 2}
     model = aws.sagemaker.describe_model(ModelName="wb-test-serverless-model")
-    assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://{BUCKET}/workbench/wb-test-serverless/model.tar.gz"
+    key = f"workbench/wb-test-serverless/{prep.plan.spec.deploy_id}/model.tar.gz"  # unique per deployment
+    assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://{BUCKET}/{key}"
     assert "pytorch-inference" in model["PrimaryContainer"]["Image"]
-    head = aws.s3.head_object(Bucket=BUCKET, Key="workbench/wb-test-serverless/model.tar.gz")
+    head = aws.s3.head_object(Bucket=BUCKET, Key=key)
     assert head["ContentLength"] == prep.package.size_bytes
+    assert head["Metadata"] == {"workbench-deployment": prep.plan.spec.deploy_id}
     out = teardown("wb-test-serverless", aws, sleep=lambda s: None)
     assert out["errors"] == []
     assert set(out["removed"]) >= {"endpoint wb-test-serverless", "model wb-test-serverless-model"}
@@ -103,7 +105,7 @@ def test_teardown_without_a_record_discovers_resources(aws, target, tmp_path, mo
     out = teardown("wb-norecord", aws, sleep=lambda s: None)
     left = leftovers(aws)
     assert out["errors"] == [] and not any(left[k] for k in ("models", "configs", "endpoints", "targets", "policies"))
-    assert left["s3"] == ["workbench/wb-norecord/model.tar.gz"]  # not ours to delete without a record
+    assert left["s3"] == [prep.plan.spec.s3_key]  # not ours to delete without a record
     with pytest.raises(WorkbenchError, match="no endpoint 'wb-nothing'"):
         teardown("wb-nothing", aws)
 
@@ -228,3 +230,18 @@ def _home_texts() -> list[str]:
             with open(os.path.join(root, name), "rb") as fh:
                 out.append(fh.read().decode("latin-1"))
     return out
+
+
+def test_teardown_keeps_a_resource_someone_else_recreated_under_the_name(aws, target, tmp_path, moto_server):
+    """The record names a model, but the model now there is not this deployment's: teardown keeps it."""
+    prep = _prepared(target, tmp_path, moto_server.url, name="wb-retaken")
+    deploy(prep.plan, aws, prep.request_body, sleep=lambda s: None)
+    aws.sagemaker.delete_endpoint(EndpointName="wb-retaken")
+    aws.sagemaker.delete_endpoint_config(EndpointConfigName="wb-retaken-config")
+    aws.sagemaker.delete_model(ModelName="wb-retaken-model")
+    aws.sagemaker.create_model(ModelName="wb-retaken-model", ExecutionRoleArn=ROLE,
+                               PrimaryContainer={"Image": "theirs"})
+    out = teardown("wb-retaken", aws, sleep=lambda s: None)
+    assert out["errors"] == [] and out["removed"] == [prep.plan.spec.s3_uri]
+    assert any(k.startswith("model wb-retaken-model (not created by deployment") for k in out["kept"])
+    assert leftovers(aws)["models"] == ["wb-retaken-model"]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from workbench.commands import add_target_args
 
@@ -37,7 +40,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--role", default="", help="SageMaker execution role ARN")
     p.add_argument("--bucket", default="", help="S3 bucket for model.tar.gz")
     p.add_argument("--prefix", default="workbench", help="S3 key prefix (default workbench)")
-    p.add_argument("--name", help="endpoint name (default wb-<variant>-<timestamp>)")
+    p.add_argument("--name", help="endpoint name (default wb-<variant>-<timestamp>); a name in use is refused")
+    p.add_argument("--replace", action="store_true",
+                   help="delete an existing endpoint, endpoint config, model or autoscaling of the same name "
+                        "(and what an earlier workbench deployment of it created) before creating")
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--endpoint-url", help="one endpoint URL for every AWS service (e.g. a local moto server)")
     p.add_argument("--content-type", default="application/json", choices=("application/json", "application/x-npy"))
@@ -98,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                       instance_type=args.instance_type, initial_count=args.initial_count,
                       target_invocations=args.target_invocations, min_capacity=args.min_capacity,
                       max_capacity=args.max_capacity, content_type=args.content_type,
-                      poll_interval_s=args.poll_interval)
+                      poll_interval_s=args.poll_interval, replace=args.replace)
     task = _printer(args.json)
     clients = None
     if not (args.local or args.dry_run):  # no credentials: say so before measuring and packaging
@@ -127,15 +133,47 @@ def run(args: argparse.Namespace) -> int:
                 not in ("y", "yes"):
             print("nothing created")
             return 1
-    from engines.deploy.sagemaker_ops import deploy
+    from engines.deploy.sagemaker_ops import DeployCancelled, deploy
 
-    result = deploy(prepared.plan, clients, prepared.request_body, task=task)
+    try:
+        with _signals_cancel():
+            result = deploy(prepared.plan, clients, prepared.request_body, task=task)
+    except DeployCancelled as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 128 + (exc.signum or signal.SIGINT)
     return _emit(args, {"plan": prepared.plan.to_dict(), "result": result.to_dict()},
                  [f"endpoint {result.endpoint_name} is {result.status} ({result.mode}, {result.region})",
                   f"test invocation: {result.invoke_latency_ms:.1f} ms -> {result.response_preview[:120]}",
                   f"created: {', '.join(result.created)}",
+                  *([f"replaced: {', '.join(result.replaced)}"] if result.replaced else []),
                   f"record: {result.record_path}",
                   f"tear down with: workbench deploy --teardown {result.endpoint_name} --region {result.region}"])
+
+
+class _Signalled(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) during a deployment: handled like Ctrl+C, so the deployment rolls back."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_cancel() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into :class:`_Signalled` while deploying (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_it(signum: int, _frame: Any) -> None:
+        raise _Signalled(signum)
+
+    old = {sig: signal.signal(sig, raise_it) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def _teardown(args: argparse.Namespace) -> int:
@@ -149,5 +187,6 @@ def _teardown(args: argparse.Namespace) -> int:
         lines.append(f"not found or kept: {', '.join(out['not_found'])}")
     if out["errors"]:
         lines.append(f"errors: {'; '.join(out['errors'])}")
+        lines.append(f"the record keeps what is left: run workbench deploy --teardown {args.teardown} again")
     _emit(args, out, lines)
     return 2 if out["errors"] else 0

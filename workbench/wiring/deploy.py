@@ -44,18 +44,28 @@ def plan_deploy(target: Any, fields: dict[str, str], *, local: bool = False,
 
 
 def preview_lines(prepared: Any) -> list[str]:
-    """The plan as numbered lines, the package shown by name and size rather than by local path."""
+    """The plan as numbered lines: the package by name and size rather than local path, the existence checks
+    (and --replace deletions) on one line each, the fresh deployment id as ``<deployment id>``."""
     from workbench.formatting import human_bytes
 
     plan = prepared.plan
-    lines = []
-    for i, step in enumerate(plan.steps, 1):
+    dep_id = plan.spec.deploy_id
+    checks = [s.resource["label"] for s in plan.step("check") if s.resource]
+    replaces = [s.resource["label"] for s in plan.step("replace") if s.resource]
+    lines = [f"first, creating nothing: bucket {plan.spec.bucket} usable; the S3 key is free (never "
+             f"overwritten); {', '.join(checks)} not taken "
+             + ("(--replace: deleted first if they exist)" if plan.spec.replace else "(refused if taken)")]
+    steps = [s for s in plan.steps if s.step not in ("check", "replace")]
+    if replaces:
+        lines.append(f"then --replace: delete {', '.join(replaces)} where they exist, whoever created them")
+    for i, step in enumerate(steps, 1):
         if step.step == "upload":
             p = step.params
-            lines.append(f"{i}. s3.upload_file(model.tar.gz {human_bytes(p['SizeBytes'])} -> "
-                         f"s3://{p['Bucket']}/{p['Key']}, {'multipart' if p['Multipart'] else 'single PUT'})")
+            line = (f"{i}. s3.upload_file(model.tar.gz {human_bytes(p['SizeBytes'])} -> "
+                    f"s3://{p['Bucket']}/{p['Key']}, {'multipart' if p['Multipart'] else 'single PUT'})")
         else:
-            lines.append(f"{i}. {step.line()}")
+            line = f"{i}. {step.line()}"
+        lines.append(line.replace(dep_id, "<deployment id>") if dep_id else line)
     if plan.estimate:
         lines.append(f"Estimated: {plan.estimate['summary']}")
     lines += [f"warning: {w}" for w in plan.warnings]
