@@ -194,7 +194,9 @@ def _build_and_measure(folder: Path, backend: str, precision: str, opts: BuildOp
         from engines.models.loader import inspect_model
 
         assert torch_src is not None
-        inputs = inspect_model(torch_src).inputs
+        from engines.models.shapes import resolve_inputs
+
+        inputs = resolve_inputs(inspect_model(torch_src, trust_pickle=opts.trust_pickle).inputs, (), x)
         extra["aoti"] = build_aoti(torch_src, out, inputs=inputs, profile=opts.profile, device=opts.device,
                                    precision=precision, trust_pickle=opts.trust_pickle, timeout_s=opts.timeout_s,
                                    memory_limit_mb=opts.memory_limit_mb, task=build_task)
@@ -349,14 +351,15 @@ def preflight(backend: str, precision: str, model_path: str | os.PathLike | None
 
 def build_for_model(model_path: str | os.PathLike, backend: str, precision: str, *, variant: str | None = None,
                     data: Any = None, workspace: Any = None, profile: tuple[int, int, int] = (1, 8, 32),
-                    options: BuildOptions | None = None, task: TaskContext | None = None) -> Variant:
+                    options: BuildOptions | None = None, task: TaskContext | None = None,
+                    input_shapes: Any = None) -> Variant:
     """Open the model's workspace, make sure its baseline exists, then build from ``variant`` (or the baseline)."""
     from engines.optimize.pipeline import ensure_baseline, open_context
 
     task = ensure_task(task)
     preflight(backend, precision, model_path, options)
     trust = bool(options and options.trust_pickle)
-    ctx = open_context(model_path, data=data, workspace=workspace, trust_pickle=trust)
+    ctx = open_context(model_path, data=data, workspace=workspace, trust_pickle=trust, input_shapes=input_shapes)
     task.report(0.0, "preparing the source variant")
     base = ensure_baseline(ctx, task.sub(0.0, 0.15))
     source = ctx.workspace.resolve(variant) if variant else base

@@ -14,6 +14,7 @@ from typing import Any
 
 from engines.errors import ModelLoadError
 from engines.models.macs import estimate_macs
+from engines.models.shapes import onnx_vocab, with_vocab
 from engines.models.model_info import ModelInfo, TensorSpec
 
 MAX_LAYERS = 2000
@@ -149,7 +150,7 @@ def inspect_onnx(path: Path, *, trust_pickle: bool = False) -> ModelInfo:
     return ModelInfo(
         format="onnx", path=str(path), name=path.stem, size_bytes=size, param_count=int(params),
         macs=macs, op_histogram=dict(histogram.most_common()),
-        inputs=[_spec(i) for i in g.input if i.name not in init_names],
+        inputs=with_vocab([_spec(i) for i in g.input if i.name not in init_names], onnx_vocab(model)),
         outputs=[_spec(o) for o in g.output], framework=framework, opset=opset,
         layers=layers, notes=notes, arch=_arch(model),
     )

@@ -106,7 +106,7 @@ def modularize(gm: Any) -> int:
 
     aten = torch.ops.aten
     makers = {aten.conv2d.default: _conv, aten.conv1d.default: _conv, aten.conv3d.default: _conv,
-              aten.linear.default: _linear, aten.batch_norm.default: _batch_norm,
+              aten.convolution.default: _convolution, aten.linear.default: _linear, aten.batch_norm.default: _batch_norm,
               aten.layer_norm.default: _layer_norm}
     count = 0
     for node in list(gm.graph.nodes):
@@ -193,6 +193,18 @@ def _conv(gm: Any, node: Any) -> tuple[Any, list] | None:
     if b is not None:
         m.bias = nn.Parameter(b.detach(), requires_grad=b.requires_grad)
     return m, [w_node] + ([b_node] if b_node is not None else [])
+
+
+def _convolution(gm: Any, node: Any) -> tuple[Any, list] | None:
+    """The decomposed form: convolution(x, w, b, stride, padding, dilation, transposed, output_padding, groups)."""
+    if len(node.args) < 9 or node.args[6]:
+        return None
+    x, w, b, stride, padding, dilation, _, _, groups = node.args[:9]
+
+    class _Plain:  # the conv2d-style argument list for _conv
+        args = (x, w, b, stride, padding, dilation, groups)
+
+    return _conv(gm, _Plain)
 
 
 def _linear(gm: Any, node: Any) -> tuple[Any, list] | None:

@@ -73,7 +73,8 @@ def build_baseline(ctx: OptimizeContext, folder: Path, task: TaskContext | None 
         from engines.models.export import export_to_onnx
 
         dst, fmt = folder / MODEL_ONNX, "onnx"
-        rep = export_to_onnx(ctx.model_path, dst, trust_pickle=ctx.trust_pickle, task=task.sub(0.0, 0.4))
+        rep = export_to_onnx(ctx.model_path, dst, trust_pickle=ctx.trust_pickle, input_spec=ctx.model_info().inputs,
+                             task=task.sub(0.0, 0.4))
         extra["export"] = {k: rep.to_dict()[k] for k in ("exporter", "opset", "max_abs_err", "cosine", "notes")}
     elif ctx.fmt in KERAS_FORMATS:
         from engines.optimize.quantize_tflite import convert_keras

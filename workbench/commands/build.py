@@ -9,6 +9,8 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from workbench.commands import add_input_shape_arg
+
     p = sub.add_parser("build", help="build an inference engine (ORT optimized, AOTInductor, TensorRT)",
                        description="Build an engine from a model or one of its variants, benchmark it with the "
                                    "shared harness and compare its outputs with the source. The engine becomes "
@@ -39,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=2.0, help="time cap per latency figure")
     p.add_argument("--workspace", help="workspace folder (default: the model's own under ~/.workbench)")
     p.add_argument("--trust-pickle", action="store_true", help="allow a pickled full PyTorch module (runs its code)")
+    add_input_shape_arg(p)
     p.add_argument("--backends", action="store_true", help="show which backends this machine can use, and exit")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run)
@@ -100,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         v = build_for_model(model, args.backend, args.precision, variant=variant, data=args.data,
                             workspace=args.workspace, profile=(args.min_batch, args.opt_batch, args.max_batch),
-                            options=opts, task=TaskContext(progress))
+                            options=opts, task=TaskContext(progress), input_shapes=args.input_shape)
     finally:
         progress.done()
     card = describe(v)

@@ -96,6 +96,8 @@ class Progress:
 
 
 def measure_args(p: argparse.ArgumentParser) -> None:
+    from workbench.commands import add_input_shape_arg
+
     p.add_argument("--data", help="NPZ with x (and labels y) for calibration, accuracy and recovery "
                                   "(default: the sample's own data, else random inputs)")
     p.add_argument("--train-data", help="NPZ with x, y for recovery fine-tuning (default: --data)")
@@ -104,6 +106,7 @@ def measure_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=3.0, help="time cap per latency figure (default 3 s)")
     p.add_argument("--workspace", help="workspace folder (default: the model's own under ~/.workbench)")
     p.add_argument("--trust-pickle", action="store_true", help="allow a pickled full PyTorch module (runs its code)")
+    add_input_shape_arg(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--save", metavar="PATH", help="copy the resulting model file to PATH (file or folder)")
     p.add_argument("--report", metavar="PATH", help="write a report of the variants (.md Markdown, else JSON)")
@@ -116,7 +119,7 @@ def open_ctx(args: argparse.Namespace) -> Any:
     if args.iterations < 1 or args.seconds <= 0 or (args.threads is not None and args.threads < 1):
         raise WorkbenchError("--iterations and --threads must be >= 1 and --seconds positive")
     return open_context(args.model, data=args.data, train_data=args.train_data, workspace=args.workspace,
-                        threads=args.threads, trust_pickle=args.trust_pickle,
+                        threads=args.threads, trust_pickle=args.trust_pickle, input_shapes=args.input_shape,
                         measure=MeasureOptions(iterations=args.iterations, budget_s=args.seconds))
 
 
