@@ -115,7 +115,9 @@ def inspect_onnx(path: Path, *, trust_pickle: bool = False) -> ModelInfo:
     est = estimate_macs(model)
     macs: int | None = est.total
     if est.dynamic_dims:
-        notes.append("MACs assume 1 for dynamic input dims (" + ", ".join(est.dynamic_dims[:8]) + "): batch 1")
+        others = [d for d in est.dynamic_dims if d not in ("batch", "N", "batch_size", "?")]
+        notes.append("MACs assume 1 for dynamic input dims (" + ", ".join(est.dynamic_dims[:8]) + "): batch 1"
+                     + ("; pass --input-shape NAME=1x128 (or --data) to count them at the real size" if others else ""))
     if est.inner_unknown:
         notes.append(f"shape inference left {est.inner_unknown} intermediate dims open (taken as 1): "
                      "the MAC estimate may be low")
