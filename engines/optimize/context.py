@@ -261,3 +261,26 @@ def _validated(ds: Any, info: Any) -> Any:
     if ds.y is not None and ds.y.ndim == 1 and not np.issubdtype(ds.y.dtype, np.integer):
         raise DataError(f"labels y have dtype {ds.y.dtype}: give integer class indices")
     return ds
+
+
+def check_recipe_supported(ctx: OptimizeContext, recipe: Any) -> None:
+    """Refuse, before any work, a recipe this model's format cannot take (one line naming what can)."""
+    from engines.errors import UnsupportedError
+    from engines.optimize.recipes import ORT_QUANT_MODES, TFLITE_QUANT_MODES
+
+    quant = getattr(recipe, "quant", "none")
+    if quant in ORT_QUANT_MODES and ctx.fmt == "tflite":
+        raise UnsupportedError(f"{quant} is an ONNX Runtime mode and this model is already TFLite: "
+                               "open the Keras/SavedModel or ONNX source instead")
+    if quant in ORT_QUANT_MODES and ctx.fmt in KERAS_FORMATS:
+        from engines.models.export_keras import keras_onnx_status
+
+        ok, why = keras_onnx_status()
+        if not ok:
+            raise UnsupportedError(f"{quant} is an ONNX Runtime mode and this model is {ctx.fmt}: {why}")
+    if quant in TFLITE_QUANT_MODES and ctx.fmt not in KERAS_FORMATS:
+        raise UnsupportedError(f"{quant} converts Keras/SavedModel models with the TFLite converter; "
+                               "for ONNX and PyTorch models use fp16, int8-dynamic, int8-static or int4")
+    if getattr(recipe, "prunes", False) and ctx.fmt in KERAS_FORMATS + ("tflite",):
+        raise UnsupportedError("pruning works on PyTorch and ONNX models; Keras/TFLite models are optimized "
+                               "through the TFLite converter or ONNX Runtime quantization (no pruning)")
