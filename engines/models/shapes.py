@@ -261,14 +261,17 @@ def make_feeds(inputs: Sequence[TensorSpec], batch: int = 1, seed: int = 0,
     return feeds
 
 
+_SAME_VALUES = ("Cast", "Identity", "Reshape", "Unsqueeze", "Squeeze", "Flatten")
+
+
 def onnx_vocab(model: Any) -> dict[str, int]:
-    """Graph input name -> number of embedding rows it indexes (Gather on an initializer, through Casts)."""
+    """Graph input name -> number of embedding rows it indexes (Gather on an initializer, through reshapes)."""
     g = model.graph
     rows = {i.name: int(i.dims[0]) for i in g.initializer if len(i.dims) >= 1}
     names = {i.name for i in g.input} - set(rows)
     alias = {n: n for n in names}
-    for node in g.node:  # follow Cast / Reshape-free aliases of an input
-        if node.op_type in ("Cast", "Identity") and node.input and node.input[0] in alias:
+    for node in g.node:  # follow the input through ops that keep its values (casts, reshapes)
+        if node.op_type in _SAME_VALUES and node.input and node.input[0] in alias:
             alias[node.output[0]] = alias[node.input[0]]
     out: dict[str, int] = {}
     for node in g.node:
