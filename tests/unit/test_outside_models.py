@@ -111,6 +111,30 @@ def test_parse_input_shapes():
             parse_input_shapes(bad)
 
 
+def test_resolve_inputs_shares_dims_and_refuses_mismatches():
+    from engines.models.model_info import TensorSpec
+    from engines.models.shapes import make_feeds, open_dims, parse_input_shapes, resolve_inputs
+
+    specs = [TensorSpec("input_ids", ("batch", "sequence"), "int64", vocab=7),
+             TensorSpec("attention_mask", ("batch", "s1"), "int64"),
+             TensorSpec("token_type_ids", ("batch", "sequence"), "int64")]
+    assert open_dims(specs) == ["input_ids (axis 1: sequence)", "attention_mask (axis 1: s1)",
+                                "token_type_ids (axis 1: sequence)"]
+    got = resolve_inputs(specs, parse_input_shapes("input_ids=1x12"))
+    assert [s.shape for s in got] == [("batch", 12)] * 3 and not open_dims(got)
+    feeds = make_feeds(got, batch=2)
+    assert feeds["input_ids"].max() < 7 and np.all(feeds["attention_mask"] == 1)
+    assert np.all(feeds["token_type_ids"] == 0)
+    image = [TensorSpec("x", ("N", 3, "h", "w"), "float32")]
+    for text, needle in (("y=1x3x8x8", "names 'y'"), ("x=1x3x8", "rank 3"), ("x=1x4x8x8", "axis 1: 4 vs 3"),
+                         ("x=1x3x8x8:int64", "dtype int64")):
+        with pytest.raises(DataError, match=needle):
+            resolve_inputs(image, parse_input_shapes(text))
+    with pytest.raises(DataError, match="contradicts --input-shape"):
+        resolve_inputs(image, parse_input_shapes("x=1x3x8x8"), np.zeros((2, 3, 9, 8), "float32"))
+    assert resolve_inputs(image, (), np.zeros((2, 3, 9, 8), "float32"))[0].shape == ("N", 3, 9, 8)
+
+
 def test_torchscript_without_shapes(tmp_path, capsys):
     path = corpus.torchscript_cnn(tmp_path)
     ws = tmp_path / "ws"
