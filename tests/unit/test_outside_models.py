@@ -273,3 +273,23 @@ def test_savedmodel_with_resource_variables_is_failed(tmp_path, capsys):
     path = corpus.savedmodel_with_resource_variables(tmp_path)
     code, _, err = _optimize(capsys, path, tmp_path / "ws", "-q", "tflite-dynamic")
     _one_line_error(code, err, "VAR_HANDLE")
+
+
+def test_symbolic_shape_inference_temp_files_stay_out_of_cwd(tmp_path, capsys, monkeypatch):
+    """ORT writes sym_shape_infer_temp.onnx (+ <uuid>.data) into the cwd when its inference is incomplete."""
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    def incomplete(in_mp, *args, **kwargs):  # what the library does on its fallback path
+        import onnx
+
+        onnx.save_model(in_mp, "sym_shape_infer_temp.onnx", save_as_external_data=True)
+        raise Exception("Incomplete symbolic shape inference")
+
+    monkeypatch.setattr(SymbolicShapeInference, "infer_shapes", staticmethod(incomplete))
+    path = corpus.legacy_onnx(tmp_path)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.chdir(scratch)
+    code, payload, err = _optimize(capsys, path, tmp_path / "ws", "-q", "int8-static")
+    assert code == 0 and payload["status"] == "ok", err
+    assert list(scratch.iterdir()) == []
