@@ -264,9 +264,11 @@ def _validated(ds: Any, info: Any) -> Any:
 
 
 def check_recipe_supported(ctx: OptimizeContext, recipe: Any) -> None:
-    """Refuse, before any work, a recipe this model's format cannot take (one line naming what can)."""
+    """Refuse, before any work, a recipe a Keras/SavedModel/TFLite model cannot take (one line naming what can).
+
+    (Other formats record such a recipe as a failed variant, so the variants table shows why.)"""
     from engines.errors import UnsupportedError
-    from engines.optimize.recipes import ORT_QUANT_MODES, TFLITE_QUANT_MODES
+    from engines.optimize.recipes import ORT_QUANT_MODES
 
     quant = getattr(recipe, "quant", "none")
     if quant in ORT_QUANT_MODES and ctx.fmt == "tflite":
@@ -278,9 +280,6 @@ def check_recipe_supported(ctx: OptimizeContext, recipe: Any) -> None:
         ok, why = keras_onnx_status()
         if not ok:
             raise UnsupportedError(f"{quant} is an ONNX Runtime mode and this model is {ctx.fmt}: {why}")
-    if quant in TFLITE_QUANT_MODES and ctx.fmt not in KERAS_FORMATS:
-        raise UnsupportedError(f"{quant} converts Keras/SavedModel models with the TFLite converter; "
-                               "for ONNX and PyTorch models use fp16, int8-dynamic, int8-static or int4")
     if getattr(recipe, "prunes", False) and ctx.fmt in KERAS_FORMATS + ("tflite",):
         raise UnsupportedError("pruning works on PyTorch and ONNX models; Keras/TFLite models are optimized "
                                "through the TFLite converter or ONNX Runtime quantization (no pruning)")
