@@ -82,9 +82,16 @@ def keras_to_onnx(model_path: str | os.PathLike, out_path: str | os.PathLike, *,
                 import tensorflow as tf
 
                 loaded = tf.saved_model.load(str(src))
-                fn = loaded.signatures.get("serving_default")
-                if fn is None:
+                sig = loaded.signatures.get("serving_default")
+                if sig is None:
                     raise UnsupportedError(f"{src.name} has no serving_default signature to convert")
+                keys = list(sig.structured_input_signature[1])
+                names = [s.name if s.name in keys else k for s, k in zip(specs, keys)]
+
+                @tf.function(input_signature=signature)
+                def fn(*args: Any) -> Any:  # a tf.function over the signature, which from_function needs
+                    return sig(**dict(zip(names, args)))
+
                 tf2onnx.convert.from_function(fn, input_signature=signature, opset=opset, output_path=str(tmp))
         except UnsupportedError:
             raise
@@ -107,7 +114,7 @@ def _check(path: Path, fn: Any, specs: list[Any], fmt: str) -> float:
     if fmt == "keras":
         want = fn(args[0] if len(args) == 1 else args)
     else:
-        want = fn(**{s.name: a for s, a in zip(specs, args)})
+        want = fn(*args)
     wants = list(want.values()) if isinstance(want, dict) else (list(want) if isinstance(want, (list, tuple))
                                                                  else [want])
     err = 0.0

@@ -275,6 +275,16 @@ def test_savedmodel_with_resource_variables_is_failed(tmp_path, capsys):
     _one_line_error(code, err, "VAR_HANDLE")
 
 
+@pytest.mark.slow
+def test_savedmodel_to_onnx_with_tf2onnx(tmp_path):
+    pytest.importorskip("tf2onnx", reason="tf2onnx is not installed")
+    from engines.models.export_keras import keras_to_onnx
+
+    path = corpus.savedmodel_with_resource_variables(tmp_path)  # TFLite cannot freeze it; tf2onnx can
+    done = keras_to_onnx(path, tmp_path / "sm.onnx")
+    assert done["max_abs_err"] < 1e-4 and (tmp_path / "sm.onnx").is_file()
+
+
 def test_symbolic_shape_inference_temp_files_stay_out_of_cwd(tmp_path, capsys, monkeypatch):
     """ORT writes sym_shape_infer_temp.onnx (+ <uuid>.data) into the cwd when its inference is incomplete."""
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
