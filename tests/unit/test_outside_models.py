@@ -266,6 +266,10 @@ def test_keras_through_tflite_and_onnx(mobilenet, tmp_path, capsys):
     for mode in ("tflite-dynamic", "int8-dynamic"):
         code, payload, err = _optimize(capsys, mobilenet, ws, "-q", mode)
         assert code == 0 and payload["status"] == "ok", (mode, err)
+    code, out, err = _run(capsys, ["build", str(mobilenet), "--backend", "ort", "--workspace", str(ws), "--json",
+                                   *FAST])
+    assert code == 0, err
+    assert json.loads(out)["fidelity"]["cosine"] > 0.999
 
 
 @pytest.mark.slow
