@@ -307,3 +307,16 @@ def test_symbolic_shape_inference_temp_files_stay_out_of_cwd(tmp_path, capsys, m
     code, payload, err = _optimize(capsys, path, tmp_path / "ws", "-q", "int8-static")
     assert code == 0 and payload["status"] == "ok", err
     assert list(scratch.iterdir()) == []
+
+
+def test_evaluation_feeds_masks_at_the_data_length(bert, tmp_path):
+    from engines.measure import evaluate
+    from engines.measure.runners import OnnxRunner
+
+    runner = OnnxRunner(bert, threads=1)
+    seen = []
+    real_run = runner.run
+    runner.run = lambda feeds: seen.append({k: v.shape for k, v in feeds.items()}) or real_run(feeds)
+    x = np.random.default_rng(0).integers(0, corpus.VOCAB, (5, 40)).astype("int64")
+    evaluate.predict(runner, x, batch_size=4)
+    assert seen and all(s["attention_mask"] == s["input_ids"] for s in seen)  # not [batch, 1]
