@@ -19,9 +19,12 @@ from typing import Any
 
 from engines.errors import UnsupportedError
 
-# ops whose result depends on train/eval and that are not rewritten here (decomposed / functional IR)
-_MODE_OPS_REFUSED = ("native_dropout", "_native_batch_norm_legit_functional", "_native_batch_norm_legit.default",
-                     "native_batch_norm", "bernoulli", "rrelu_with_noise", "feature_dropout", "alpha_dropout")
+# ops whose result depends on train/eval and that are not rewritten here (decomposed / functional IR):
+# op name -> index of its train flag (None: random in any mode)
+_MODE_OPS_REFUSED: dict[str, int | None] = {
+    "native_dropout": 2, "_native_batch_norm_legit_functional": 5, "_native_batch_norm_legit": 5,
+    "native_batch_norm": 5, "bernoulli": None, "rrelu_with_noise": 4, "feature_dropout": 2, "alpha_dropout": 2,
+    "feature_alpha_dropout": 2}
 RE_EXPORT_HINT = "re-export it after model.eval() (torch.export.export(model.eval(), args))"
 
 
@@ -58,8 +61,7 @@ def to_eval(gm: Any, name: str = "the program") -> int:
                 changed += 1
         else:
             text = str(target)
-            bad = next((op for op in _MODE_OPS_REFUSED if op in text), None)
-            if bad and not _eval_form(node):
+            if _train_only(node):
                 raise UnsupportedError(f"{name} cannot be put in eval mode: it was exported in training mode "
                                        f"and its graph has {text} (a train-only op in decomposed form); "
                                        + RE_EXPORT_HINT)
@@ -73,14 +75,15 @@ def _is_batch_counter(arg: Any) -> bool:
     return getattr(arg, "op", "") == "get_attr" and str(arg.target).endswith("num_batches_tracked")
 
 
-def _eval_form(node: Any) -> bool:
-    """native_dropout(x, p, train=False) / native_batch_norm(..., training=False) are harmless."""
-    text = str(node.target)
-    if "native_dropout" in text:
-        return len(node.args) > 2 and node.args[2] is False
-    if "native_batch_norm" in text and "functional" not in text:
-        return len(node.args) > 5 and node.args[5] is False
-    return False
+def _train_only(node: Any) -> bool:
+    """A decomposed op that behaves as in training (native_dropout(train=True), batch norm on batch stats)."""
+    op = str(node.target).replace("aten.", "").split(".")[0]
+    if op not in _MODE_OPS_REFUSED:
+        return False
+    flag = _MODE_OPS_REFUSED[op]
+    if flag is None:
+        return True
+    return len(node.args) > flag and node.args[flag] is True
 
 
 def _attr(gm: Any, target: str) -> Any:

@@ -69,6 +69,9 @@ def test_pt2_in_decomposed_training_form_is_refused(tmp_path):
     path = corpus.torch_export_cnn(tmp_path, train=True, decompose=True)
     with pytest.raises(UnsupportedError, match="cannot be put in eval mode.*re-export it after model.eval"):
         load_torch_module(path)
+    (tmp_path / "eval").mkdir()
+    ok = corpus.torch_export_cnn(tmp_path / "eval", decompose=True)  # decomposed in eval form: fine
+    assert any(type(m).__name__ == "Conv2d" for m in load_torch_module(ok).modules())
 
 
 def test_pt2_prunes_and_quantizes(tmp_path, capsys):
