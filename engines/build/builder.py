@@ -135,7 +135,11 @@ def build_engine(workspace: Workspace, variant: Variant | str, backend: str, pre
         raise WorkbenchError(f"variant {source.name!r} failed to build ({source.error}): pick another one")
     src_path = workspace.model_path(source)
     precision, backend = str(precision).lower(), str(backend).lower()
-    _check_precision(backend, precision, source, quant_kind(src_path) if source.format == "onnx" else None)
+    keras_src = _keras_source(backend, source, model_path)  # a Keras baseline reaches ORT through tf2onnx
+    if keras_src is not None:
+        _check_precision(backend, precision, replace(source, format="onnx"), "float")
+    else:
+        _check_precision(backend, precision, source, quant_kind(src_path) if source.format == "onnx" else None)
     lo, opt, hi = opts.profile
     if not 1 <= lo <= opt <= hi:
         raise WorkbenchError(f"batch profile {lo}/{opt}/{hi} is invalid: need 1 <= min <= opt <= max")
@@ -148,6 +152,8 @@ def build_engine(workspace: Workspace, variant: Variant | str, backend: str, pre
                                    "(an ONNX file): build it from the baseline, or use the ort backend for variants")
         torch_src = _torch_source(model_path)
         recipe["torch_sha256"] = cached_sha256(torch_src)
+    if keras_src is not None:
+        recipe["keras_sha256"] = cached_sha256(keras_src)
     if backend == "tensorrt":
         from engines.build.tensorrt_env import local_facts, require_tensorrt
 
@@ -162,7 +168,19 @@ def build_engine(workspace: Workspace, variant: Variant | str, backend: str, pre
     name = _name(backend, precision, opts)
 
     def build(folder: Path) -> dict[str, Any]:
-        return _build_and_measure(folder, backend, precision, opts, source, src_path, torch_src, x, y, task)
+        if keras_src is None:
+            return _build_and_measure(folder, backend, precision, opts, source, src_path, torch_src, x, y, task)
+        from engines.models.export_keras import keras_to_onnx
+
+        onnx_src = folder / ".keras-source.onnx"
+        conv = keras_to_onnx(keras_src, onnx_src)
+        try:
+            done = _build_and_measure(folder, backend, precision, opts, source, src_path, torch_src, x, y, task,
+                                      build_src=onnx_src)
+        finally:
+            onnx_src.unlink(missing_ok=True)
+        done["extra"]["converted"] = conv
+        return done
 
     try:
         return workspace.create(recipe, build, name=name, kind="engine", parent=source.id)
@@ -171,6 +189,16 @@ def build_engine(workspace: Workspace, variant: Variant | str, backend: str, pre
     except UnsupportedError as exc:  # a property of the recipe: remember it in the variants table
         workspace.record_failure(recipe, name=name, kind="engine", error=str(exc), parent=source.id)
         raise
+
+
+def _keras_source(backend: str, source: Variant, model_path: str | os.PathLike | None) -> Path | None:
+    """The Keras/SavedModel file behind a TFLite baseline, when an ORT engine is asked of it."""
+    if backend != "ort" or source.format != "tflite" or source.kind != "baseline" or model_path is None:
+        return None
+    from engines.models.loader import detect_format
+
+    path = Path(model_path).expanduser().resolve()
+    return path if detect_format(path) in ("keras", "savedmodel") else None
 
 
 def _torch_source(model_path: str | os.PathLike | None) -> Path:
@@ -188,7 +216,7 @@ def _torch_source(model_path: str | os.PathLike | None) -> Path:
 
 def _build_and_measure(folder: Path, backend: str, precision: str, opts: BuildOptions, source: Variant,
                        src_path: Path, torch_src: Path | None, x: np.ndarray | None, y: np.ndarray | None,
-                       task: TaskContext) -> dict[str, Any]:
+                       task: TaskContext, build_src: Path | None = None) -> dict[str, Any]:
     out = folder / ENGINE_FILES[backend]
     fmt = ENGINE_FORMATS[backend]
     t0 = time.perf_counter()
@@ -196,13 +224,15 @@ def _build_and_measure(folder: Path, backend: str, precision: str, opts: BuildOp
                              "profile": list(opts.profile), "source_id": source.id, "source_name": source.name}
     build_task = task.sub(0.0, 0.6)
     if backend == "ort":
-        extra.update(_build_ort(src_path, out, folder, precision, opts, build_task))
+        extra.update(_build_ort(build_src or src_path, out, folder, precision, opts, build_task))
     elif backend == "aoti":
         from engines.build.aoti import build_aoti
         from engines.models.loader import inspect_model
 
         assert torch_src is not None
-        inputs = inspect_model(torch_src).inputs
+        from engines.models.shapes import resolve_inputs
+
+        inputs = resolve_inputs(inspect_model(torch_src, trust_pickle=opts.trust_pickle).inputs, (), x)
         extra["aoti"] = build_aoti(torch_src, out, inputs=inputs, profile=opts.profile, device=opts.device,
                                    precision=precision, trust_pickle=opts.trust_pickle, timeout_s=opts.timeout_s,
                                    memory_limit_mb=opts.memory_limit_mb, task=build_task)
@@ -347,14 +377,15 @@ def preflight(backend: str, precision: str, model_path: str | os.PathLike | None
 
 def build_for_model(model_path: str | os.PathLike, backend: str, precision: str, *, variant: str | None = None,
                     data: Any = None, workspace: Any = None, profile: tuple[int, int, int] = (1, 8, 32),
-                    options: BuildOptions | None = None, task: TaskContext | None = None) -> Variant:
+                    options: BuildOptions | None = None, task: TaskContext | None = None,
+                    input_shapes: Any = None) -> Variant:
     """Open the model's workspace, make sure its baseline exists, then build from ``variant`` (or the baseline)."""
     from engines.optimize.pipeline import ensure_baseline, open_context
 
     task = ensure_task(task)
     preflight(backend, precision, model_path, options)
     trust = bool(options and options.trust_pickle)
-    ctx = open_context(model_path, data=data, workspace=workspace, trust_pickle=trust)
+    ctx = open_context(model_path, data=data, workspace=workspace, trust_pickle=trust, input_shapes=input_shapes)
     task.report(0.0, "preparing the source variant")
     base = ensure_baseline(ctx, task.sub(0.0, 0.15))
     source = ctx.workspace.resolve(variant) if variant else base

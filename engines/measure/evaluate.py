@@ -41,7 +41,8 @@ def predict(runner: Any, x: np.ndarray, *, batch_size: int = 64, task: TaskConte
     if len(runner.inputs) > 1:
         from engines.measure.runners import example_feeds
 
-        others = {k: v for k, v in example_feeds(runner.inputs, batch=size).items() if k != spec.name}
+        others = {k: v for k, v in example_feeds(runner.inputs, batch=size, data=x[:1]).items()
+                  if k != spec.name}  # the other inputs' dynamic dims follow the data's (masks of ones)
     outs: list[np.ndarray] = []
     n = len(x)
     for start in range(0, n, size):

@@ -88,14 +88,19 @@ def measured_figures(target: Target, *, allow_measure: bool = True, store: bool 
     return m
 
 
-def payload_sizes(target: Target, content_type: str = "application/json", batch: int = 1) -> dict[str, Any]:
-    """Bytes of one real request and its response in ``content_type`` (model run once on example input)."""
+def payload_sizes(target: Target, content_type: str = "application/json", batch: int = 1,
+                  input_shapes: Any = None) -> dict[str, Any]:
+    """Bytes of one real request and its response in ``content_type`` (model run once on example input at
+    the ``--input-shape`` sizes when given; the shapes used are in ``inputs``)."""
     from engines.deploy import container_inference as ci
     from engines.measure.runners import example_feeds, open_runner
 
     if target.format != "onnx":
         raise WorkbenchError(f"{target.name} is {target.format}: request sizes are measured on ONNX variants")
-    runner = open_runner(target.path, "onnx", threads=1)
+    from engines.models.shapes import parse_input_shapes, shape_runner
+
+    runner = shape_runner(open_runner(target.path, "onnx", threads=1), parse_input_shapes(input_shapes),
+                          require=bool(input_shapes), name=target.name)
     feeds = example_feeds(runner.inputs, batch=batch, seed=0)
     body = ci.encode_request(feeds, content_type)
     outputs = runner.run(feeds)
@@ -103,4 +108,5 @@ def payload_sizes(target: Target, content_type: str = "application/json", batch:
     response = ci.output_fn(dict(zip(names, outputs)), content_type if len(names) == 1 else ci.JSON)
     out_bytes = len(response if isinstance(response, bytes) else response.encode())
     return {"content_type": content_type, "batch": batch, "request_bytes": len(body), "response_bytes": out_bytes,
-            "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in runner.inputs]}
+            "inputs": [{"name": s.name, "shape": [batch] + list(v.shape[1:]), "dtype": s.dtype}
+                       for s, v in zip(runner.inputs, feeds.values())]}

@@ -91,6 +91,9 @@ class OnnxRunner:
         self.outputs = [TensorSpec(o.name, tuple(d if isinstance(d, int) else (d or "?") for d in o.shape),
                                    ort_dtype(o.type)) for o in self.session.get_outputs()]
         self._output_names = [o.name for o in self.outputs]
+        from engines.models.shapes import annotate_onnx_inputs
+
+        self.inputs = annotate_onnx_inputs(path, self.inputs)  # token ids within the vocabulary
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.session.run(self._output_names, feeds)
@@ -116,25 +119,8 @@ def open_runner(path: str | os.PathLike, fmt: str, threads: int | None = None, d
 
 def example_feeds(inputs: list[TensorSpec], batch: int = 1, seed: int = 0,
                   data: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Feeds for a model: rows of ``data`` (tiled to ``batch``) for the first input, random otherwise.
+    """Feeds for a model: rows of ``data`` (tiled to ``batch``) for the first input, meaningful values for the
+    others (masks of ones, ids within the vocabulary); see :func:`engines.models.shapes.make_feeds`."""
+    from engines.models.shapes import make_feeds
 
-    Dynamic dims other than the batch (dim 0) become 1 for ints we cannot know;
-    callers with real data should pass it.
-    """
-    rng = np.random.default_rng(seed)
-    feeds: dict[str, np.ndarray] = {}
-    for idx, spec in enumerate(inputs):
-        if idx == 0 and data is not None:
-            reps = int(np.ceil(batch / max(1, len(data))))
-            arr = np.concatenate([data] * reps)[:batch] if reps > 1 else data[:batch]
-            feeds[spec.name] = np.ascontiguousarray(arr.astype(spec.dtype if spec.dtype != "bfloat16" else "float32"))
-            continue
-        shape = [batch if i == 0 else (d if isinstance(d, int) and d > 0 else 1) for i, d in enumerate(spec.shape)]
-        if spec.dtype.startswith("float"):
-            arr = rng.standard_normal(shape).astype(spec.dtype)
-        elif spec.dtype == "bool":
-            arr = rng.integers(0, 2, shape).astype(bool)
-        else:
-            arr = rng.integers(0, 100, shape).astype(spec.dtype)
-        feeds[spec.name] = arr
-    return feeds
+    return make_feeds(inputs, batch=batch, seed=seed, data=data)

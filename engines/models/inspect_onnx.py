@@ -15,6 +15,7 @@ from typing import Any
 from engines.errors import ModelLoadError
 from engines.models.macs import estimate_macs
 from engines.models.dtypes import onnx_dtype
+from engines.models.shapes import onnx_vocab, with_vocab
 from engines.models.model_info import ModelInfo, TensorSpec
 
 MAX_LAYERS = 2000
@@ -104,11 +105,23 @@ def inspect_onnx(path: Path, *, trust_pickle: bool = False) -> ModelInfo:
         notes.append(f"{const_params:,} parameters are stored in {const_nodes} Constant nodes rather than "
                      "initializers (counted); quantizers and pruners treat only initializers as weights")
 
+    made, made_nodes = _runtime_weights(g)
+    if made:
+        params += made
+        notes.append(f"{made:,} parameters are computed at run time by {made_nodes} ConstantOfShape nodes "
+                     "(counted; not stored in the file, so quantized or exported copies can be much larger)")
+    dup = [i.name for i in g.input if i.name in init_names]
+    if dup:
+        notes.append(f"{len(dup)} initializers are also listed as graph inputs (ONNX IR {model.ir_version} style); "
+                     "quantization drops them from the inputs first")
+
     histogram = Counter(n.op_type if n.domain in ("", "ai.onnx") else f"{n.op_type} ({n.domain})" for n in g.node)
     est = estimate_macs(model)
     macs: int | None = est.total
     if est.dynamic_dims:
-        notes.append("MACs assume 1 for dynamic input dims (" + ", ".join(est.dynamic_dims[:8]) + "): batch 1")
+        others = [d for d in est.dynamic_dims if d not in ("batch", "N", "batch_size", "?")]
+        notes.append("MACs assume 1 for dynamic input dims (" + ", ".join(est.dynamic_dims[:8]) + "): batch 1"
+                     + ("; pass --input-shape NAME=1x128 (or --data) to count them at the real size" if others else ""))
     if est.inner_unknown:
         notes.append(f"shape inference left {est.inner_unknown} intermediate dims open (taken as 1): "
                      "the MAC estimate may be low")
@@ -143,10 +156,25 @@ def inspect_onnx(path: Path, *, trust_pickle: bool = False) -> ModelInfo:
     return ModelInfo(
         format="onnx", path=str(path), name=path.stem, size_bytes=size, param_count=int(params),
         macs=macs, op_histogram=dict(histogram.most_common()),
-        inputs=[_spec(i) for i in g.input if i.name not in init_names],
+        inputs=with_vocab([_spec(i) for i in g.input if i.name not in init_names], onnx_vocab(model)),
         outputs=[_spec(o) for o in g.output], framework=framework, opset=opset,
         layers=layers, notes=notes, arch=_arch(model),
     )
+
+
+def _runtime_weights(g: Any) -> tuple[int, int]:
+    """Values made by ConstantOfShape from a constant shape (a legacy way to store zero/constant weights)."""
+    from onnx import numpy_helper
+
+    shapes = {i.name: i for i in g.initializer if i.data_type == 7}
+    total = nodes = 0
+    for node in g.node:
+        if node.op_type == "ConstantOfShape" and node.input and node.input[0] in shapes:
+            dims = numpy_helper.to_array(shapes[node.input[0]]).reshape(-1)
+            if dims.size >= 1 and prod(int(d) for d in dims) > 1:
+                total += prod(int(d) for d in dims)
+                nodes += 1
+    return total, nodes
 
 
 def _arch(model: Any) -> str | None:

@@ -13,6 +13,7 @@ class TensorSpec:
     name: str
     shape: tuple[Dim, ...]
     dtype: str  # numpy dtype name: "float32", "int64", ...
+    vocab: int | None = field(default=None, compare=False)  # ids must be < vocab (embedding rows), if known
 
     @property
     def is_dynamic(self) -> bool:

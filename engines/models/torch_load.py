@@ -217,8 +217,10 @@ def load_torch_module(path: str | os.PathLike, trust_pickle: bool = False) -> An
         if meta["arch"]:
             return rebuild_from_arch(meta["module"], meta["arch"], meta["config"])
         return meta["module"]
-    if kind == "torch_export":
-        return load_exported_program(p, trust_pickle).module()
+    if kind == "torch_export":  # eval mode, layers as modules (the pruners need them)
+        from engines.models.torch_export_module import exported_module
+
+        return exported_module(load_exported_program(p, trust_pickle), modular=True, name=p.name)
     return classify_torch_save(p, trust_pickle)
 
 

@@ -87,7 +87,8 @@ class OptimizeContext:
     notes: list[str] = field(default_factory=list)
     train_x: np.ndarray | None = None         # recovery fine-tuning data (defaults to x, y)
     train_y: np.ndarray | None = None
-    info: Any = None                          # ModelInfo, inspected on demand
+    info: Any = None                          # ModelInfo, inspected on demand (inputs at the resolved shapes)
+    input_shapes: list[Any] = field(default_factory=list)  # --input-shape overrides (engines.models.shapes)
     _reference: np.ndarray | None = None      # baseline outputs on x
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -106,6 +107,11 @@ class OptimizeContext:
 
             self.info = inspect_model(self.model_path, trust_pickle=self.trust_pickle)
         return self.info
+
+    @property
+    def input_specs(self) -> list[Any]:
+        """The model's inputs with every non-batch dim concrete (from the data or --input-shape)."""
+        return list(self.model_info().inputs)
 
 
 def default_data_for(model_path: Path) -> Path | None:
@@ -150,21 +156,53 @@ def open_context(model_path: str | os.PathLike, *, data: str | os.PathLike | Any
                  train_data: str | os.PathLike | Any | None = None,
                  workspace: str | os.PathLike | Workspace | None = None, threads: int | None = None,
                  measure: MeasureOptions | None = None, trust_pickle: bool = False, info: Any = None,
-                 use_sample_data: bool = True) -> OptimizeContext:
-    """Resolve the model, its data (validated now) and its workspace (checked writable now)."""
+                 use_sample_data: bool = True, input_shapes: Any = None) -> OptimizeContext:
+    """Resolve the model, its data and input shapes (validated now) and its workspace (checked writable now).
+
+    A refusal leaves no trace: a workspace folder this call created is removed again when it stays empty.
+    """
     from engines.models.loader import detect_format
+    from engines.models.shapes import parse_input_shapes
     from engines.measure.runners import default_threads
 
     path = Path(model_path).expanduser().resolve()
     fmt = detect_format(path)
+    overrides = input_shapes if isinstance(input_shapes, list) and all(
+        hasattr(o, "dims") for o in input_shapes) else parse_input_shapes(input_shapes)
     digest = cached_sha256(path)
     ws = workspace_for(path, digest, workspace)
-    check_writable(ws.root)
+    created = not ws.root.exists()
+    try:
+        check_writable(ws.root)
+        return _fill_context(path, fmt, digest, ws, data, train_data, threads, measure, trust_pickle, info,
+                             use_sample_data, overrides, default_threads)
+    except BaseException:
+        if created:
+            _remove_if_empty(ws.root)
+        raise
+
+
+def _remove_if_empty(root: Path) -> None:
+    try:
+        root.rmdir()  # only an empty folder: never anything the tool did not create
+    except OSError:
+        pass
+
+
+def _fill_context(path: Path, fmt: str, digest: str, ws: Workspace, data: Any, train_data: Any,
+                  threads: int | None, measure: MeasureOptions | None, trust_pickle: bool, info: Any,
+                  use_sample_data: bool, overrides: list[Any], default_threads: Any) -> OptimizeContext:
+    from engines.models.shapes import info_at_shapes, require_concrete
+
     notes: list[str] = []
     ds, source = _resolve_data(path, data, use_sample_data, notes)
     ctx = OptimizeContext(model_path=path, fmt=fmt, source_hash=digest, workspace=ws, x=np.zeros(0), y=None,
                           data_hash="", data_source=source, threads=threads or default_threads(),
-                          measure=measure or MeasureOptions(), trust_pickle=trust_pickle, notes=notes, info=info)
+                          measure=measure or MeasureOptions(), trust_pickle=trust_pickle, notes=notes, info=info,
+                          input_shapes=list(overrides))
+    declared = ctx.model_info()
+    ctx.info = info_at_shapes(declared, overrides, None if ds is None else ds.x, trust_pickle)
+    require_concrete(ctx.info.inputs, ctx.info.name)
     if ds is None:
         model_info = ctx.model_info()
         ctx.x = _random_inputs(model_info, RANDOM_SAMPLES)
@@ -177,6 +215,11 @@ def open_context(model_path: str | os.PathLike, *, data: str | os.PathLike | Any
         if ds.y is None:
             notes.append("the data has no labels (y): accuracy is unavailable, so quality is fidelity to the "
                          "baseline (top-1 agreement)")
+    if ctx.info is not declared:
+        from engines.models.shapes import shapes_text
+
+        notes.append(f"input shapes {shapes_text(ctx.info.inputs)} (from "
+                     f"{'--input-shape' if overrides else 'the data'})")
     ctx.data_hash = array_hash(ctx.x, ctx.y)
     if train_data is None and source.startswith("sample:") and SAMPLE_TRAIN.get(path.stem):
         found = path.parent / SAMPLE_TRAIN[path.stem]
@@ -220,3 +263,25 @@ def _validated(ds: Any, info: Any) -> Any:
     if ds.y is not None and ds.y.ndim == 1 and not np.issubdtype(ds.y.dtype, np.integer):
         raise DataError(f"labels y have dtype {ds.y.dtype}: give integer class indices")
     return ds
+
+
+def check_recipe_supported(ctx: OptimizeContext, recipe: Any) -> None:
+    """Refuse, before any work, a recipe a Keras/SavedModel/TFLite model cannot take (one line naming what can).
+
+    (Other formats record such a recipe as a failed variant, so the variants table shows why.)"""
+    from engines.errors import UnsupportedError
+    from engines.optimize.recipes import ORT_QUANT_MODES
+
+    quant = getattr(recipe, "quant", "none")
+    if quant in ORT_QUANT_MODES and ctx.fmt == "tflite":
+        raise UnsupportedError(f"{quant} is an ONNX Runtime mode and this model is already TFLite: "
+                               "open the Keras/SavedModel or ONNX source instead")
+    if quant in ORT_QUANT_MODES and ctx.fmt in KERAS_FORMATS:
+        from engines.models.export_keras import keras_onnx_status
+
+        ok, why = keras_onnx_status()
+        if not ok:
+            raise UnsupportedError(f"{quant} is an ONNX Runtime mode and this model is {ctx.fmt}: {why}")
+    if getattr(recipe, "prunes", False) and ctx.fmt in KERAS_FORMATS + ("tflite",):
+        raise UnsupportedError("pruning works on PyTorch and ONNX models; Keras/TFLite models are optimized "
+                               "through the TFLite converter or ONNX Runtime quantization (no pruning)")

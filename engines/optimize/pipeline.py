@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from engines.errors import Cancelled, WorkbenchError
-from engines.optimize.context import MeasureOptions, OptimizeContext, open_context
+from engines.optimize.context import MeasureOptions, OptimizeContext, check_recipe_supported, open_context
 from engines.optimize.recipes import Recipe
 from engines.tasks import TaskContext, ensure_task
 from engines.workspace import Variant
@@ -141,6 +141,7 @@ def apply_recipe(ctx: OptimizeContext, recipe: Recipe, *, task: TaskContext | No
     task = ensure_task(task)
     t0 = time.perf_counter()
     recipe = recipe.normalized()
+    check_recipe_supported(ctx, recipe)  # before any work: a wrong mode for the format exits at once
     notes = list(ctx.notes)
     # fast path: everything stored already
     final = ctx.workspace.find(recipe.to_dict(ctx.source_hash, ctx.data_hash))

@@ -131,6 +131,11 @@ def prune_structured(module: Any, example_input: Any, amount: float, *, ignored_
     if _is_script(module) or not isinstance(module, torch.nn.Module):
         raise UnsupportedError("structured pruning needs an eager PyTorch nn.Module (TorchScript and ONNX graphs "
                                "cannot be re-shaped): load the model from its architecture, or use unstructured/2:4")
+    if not channel_counts(module):
+        raise UnsupportedError("structured pruning found no Conv or Linear layer to remove channels from (a "
+                               "torch.export program keeps layers only when exported without decompositions): "
+                               "export the model again with torch.export.export (no run_decompositions), or "
+                               "use unstructured pruning")
     import torch_pruning as tp
 
     start = time.perf_counter()

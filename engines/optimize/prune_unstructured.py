@@ -63,6 +63,10 @@ def torch_weight_params(module: Any) -> list[tuple[str, Any]]:
             w = getattr(m, "weight", None)
             if isinstance(w, torch.Tensor) and w.dim() >= 2:
                 out.append((f"{name}.weight" if name else "weight", w))
+    if isinstance(module, torch.fx.GraphModule):  # a torch.export program: weights left as plain parameters
+        seen = {id(p) for _, p in out}
+        out += [(n, p) for n, p in module.named_parameters() if n.endswith("weight") and p.dim() >= 2
+                and id(p) not in seen]
     return out
 
 
@@ -79,7 +83,8 @@ def prune_unstructured_torch(module: Any, amount: float, *, scope: str = "global
     amount, scope = check_amount(amount), check_scope(scope)
     params = torch_weight_params(module)
     if not params:
-        raise UnsupportedError("the model has no Conv or Linear weights to prune")
+        raise UnsupportedError("the model has no Conv or Linear weights to prune (none of its parameters is a "
+                               ">=2-D weight): prune the model it was made from, or use an ONNX export")
     start = time.perf_counter()
     task.report(0.0, "measuring the dense weights")
     raw = _weights_bytes(params)

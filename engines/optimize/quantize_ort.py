@@ -10,11 +10,14 @@ it a path inside a temporary variant folder.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import tempfile
+import threading
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -54,8 +57,72 @@ def _quant_type(name: str) -> Any:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The error's first line, and its last one when the first hides the cause (a traceback, a header)."""
     text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    first = lines[0]
+    if len(lines) > 1 and (len(first) < 60 or first.endswith(":") or "Traceback" in first):
+        first = f"{first} … {lines[-1]}"
+    return first[:400]
+
+
+_CWD_LOCK = threading.RLock()
+MIN_QUANT_OPSET = 13
+
+
+@contextlib.contextmanager
+def private_cwd() -> Iterator[Path]:
+    """Run a step whose library writes temp files into the working directory (ORT's symbolic shape inference
+    writes ``sym_shape_infer_temp.onnx`` and ``<uuid>.data``) inside a private temp folder, removed after.
+
+    The working directory is process-wide: one step at a time holds it (every path passed is absolute).
+    """
+    with _CWD_LOCK, tempfile.TemporaryDirectory(prefix="workbench-ort-") as tmp:
+        old = os.getcwd()
+        os.chdir(tmp)
+        try:
+            yield Path(tmp)
+        finally:
+            os.chdir(old)
+
+
+def fix_legacy_inputs(src: Path, folder: Path) -> tuple[Path, list[str]]:
+    """A copy of ``src`` without initializers listed as graph inputs (IR 3 style), or ``src`` unchanged.
+
+    ONNX IR < 4 lists every initializer as a graph input too; ORT's pre-processing then keeps folded
+    constants (e.g. ``ConstantOfShape`` shapes) as inputs and calibration would feed made-up tensors.
+    """
+    import onnx
+
+    model = onnx.load(str(src), load_external_data=False)
+    inits = {i.name for i in model.graph.initializer}
+    dup = [i.name for i in model.graph.input if i.name in inits]
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), MIN_QUANT_OPSET)
+    if not dup and model.ir_version >= 4 and opset >= MIN_QUANT_OPSET:
+        return src, []
+    model = onnx.load(str(src))
+    keep = [i for i in model.graph.input if i.name not in inits]
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
+    notes = []
+    if dup:
+        notes.append(f"{len(dup)} initializers were also listed as graph inputs (ONNX IR {model.ir_version} style): "
+                     "dropped from the inputs before quantization")
+    if model.ir_version < 4:
+        model.ir_version = 4
+    if opset < MIN_QUANT_OPSET:  # per-channel Q/DQ needs opset 13
+        try:
+            from onnx import version_converter
+
+            model = version_converter.convert_version(model, MIN_QUANT_OPSET)
+            notes.append(f"converted from opset {opset} to {MIN_QUANT_OPSET} (per-channel Q/DQ needs it)")
+        except Exception as exc:  # noqa: BLE001 - converter errors vary; quantize what we have
+            notes.append(f"opset {opset} could not be converted to {MIN_QUANT_OPSET}: {_first_line(exc)}")
+    out = folder / "legacy-fixed.onnx"
+    onnx.save(model, str(out), save_as_external_data=_large(src))
+    return out, notes
 
 
 def _large(path: Path) -> bool:
@@ -145,9 +212,11 @@ def preprocess(src: Path, dst: Path) -> dict[str, Any]:
 
     attempts = [dict(), dict(skip_symbolic_shape=True), dict(skip_symbolic_shape=True, skip_optimization=True)]
     last: Exception | None = None
+    src, dst = Path(src).resolve(), Path(dst).resolve()
     for kw in attempts:
         try:
-            quant_pre_process(str(src), str(dst), save_as_external_data=_large(src), **kw)
+            with private_cwd():
+                quant_pre_process(str(src), str(dst), save_as_external_data=_large(src), **kw)
             return {"preprocessed": True, "preprocess_options": kw}
         except Exception as exc:  # noqa: BLE001 - third-party errors vary
             last = exc
@@ -250,9 +319,21 @@ def quantize_onnx(src: Path, dst: Path, recipe: Any, calib_x: np.ndarray | None 
                   task: TaskContext | None = None) -> dict[str, Any]:
     """Apply the quantization step of ``recipe`` (a :class:`engines.optimize.recipes.Recipe`) to ``src``."""
     task = ensure_task(task)
-    src, dst = Path(src), Path(dst)
+    src, dst = Path(src).resolve(), Path(dst).resolve()
     mode = recipe.quant
     quiet_ort_quantization()
+    with tempfile.TemporaryDirectory(prefix=".legacy-", dir=dst.parent) as work:
+        src, notes = fix_legacy_inputs(src, Path(work))
+        with private_cwd():  # ORT's shape inference may write temp files into the working directory
+            info = _quantize(src, dst, mode, recipe, calib_x, task)
+    if notes:
+        info["notes"] = notes
+    info["speeds_up"] = SPEEDS_UP[mode]
+    return info
+
+
+def _quantize(src: Path, dst: Path, mode: str, recipe: Any, calib_x: np.ndarray | None,
+              task: TaskContext) -> dict[str, Any]:
     try:
         if mode == "fp16":
             info = quantize_fp16(src, dst)
@@ -272,5 +353,4 @@ def quantize_onnx(src: Path, dst: Path, recipe: Any, calib_x: np.ndarray | None 
         raise
     except Exception as exc:  # noqa: BLE001 - ORT raises many types; the variant records the reason
         raise UnsupportedError(f"{mode} quantization failed: {_first_line(exc)}") from exc
-    info["speeds_up"] = SPEEDS_UP[mode]
     return info

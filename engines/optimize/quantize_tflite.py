@@ -126,6 +126,53 @@ def convert_in_process(src: str | os.PathLike, dst: str | os.PathLike, mode: str
         except Exception as exc:  # noqa: BLE001 - converter errors are long; keep the first line
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             raise UnsupportedError(f"TFLite conversion ({mode}) failed: {first}") from exc
+    task.report(0.9, "checking the converted model")
+    info.update(check_tflite(blob, calib_x))
     dst.write_bytes(blob)
     task.report(1.0, "converted")
     return info
+
+
+RESOURCE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE")
+
+
+def check_tflite(blob: bytes, x: np.ndarray | None = None) -> dict[str, Any]:
+    """Refuse a conversion that kept resource variables or whose outputs are not finite; return its op count.
+
+    A SavedModel written by ``tf.saved_model.save`` from a Keras 3 model can convert to a file whose weights
+    are unresolved variables (VAR_HANDLE ops, a fraction of the size) that outputs only NaN.
+    """
+    import tensorflow as tf
+
+    interp = tf.lite.Interpreter(model_content=blob)
+    try:
+        ops = [d.get("op_name", "") for d in interp._get_ops_details()]
+    except Exception:  # noqa: BLE001 - private API; the run below still checks the outputs
+        ops = []
+    handles = sum(1 for o in ops if o == "VAR_HANDLE")
+    if handles:
+        raise UnsupportedError(f"the TFLite conversion kept {handles} resource variables (VAR_HANDLE ops) instead "
+                               "of the weights, so it would compute garbage: the SavedModel's variables were not "
+                               "frozen; re-export it with keras model.export(path) or save it as .keras, then "
+                               "convert again")
+    interp.allocate_tensors()
+    for d in interp.get_input_details():
+        shape = [1] + [int(s) if s > 0 else 1 for s in d["shape"][1:]]
+        if x is not None and d["index"] == interp.get_input_details()[0]["index"] and \
+                list(x.shape[1:]) == shape[1:]:
+            value = np.ascontiguousarray(x[:1]).astype(d["dtype"])
+        else:
+            value = np.random.default_rng(0).standard_normal(shape).astype(d["dtype"]) \
+                if np.issubdtype(d["dtype"], np.floating) else np.zeros(shape, d["dtype"])
+        interp.resize_tensor_input(d["index"], shape)
+        interp.allocate_tensors()
+        interp.set_tensor(d["index"], value)
+    interp.invoke()
+    for d in interp.get_output_details():
+        out = interp.get_tensor(d["index"])
+        if np.issubdtype(out.dtype, np.floating) and not np.all(np.isfinite(out)):
+            bad = int(np.size(out) - np.count_nonzero(np.isfinite(out)))
+            raise UnsupportedError(f"the TFLite conversion outputs NaN/Inf ({bad} of {out.size} values of "
+                                   f"'{d['name']}' on a test input): the converted file is broken; convert the "
+                                   ".keras model instead, or use ONNX Runtime modes")
+    return {"ops": len(ops)}

@@ -73,7 +73,8 @@ def build_baseline(ctx: OptimizeContext, folder: Path, task: TaskContext | None 
         from engines.models.export import export_to_onnx
 
         dst, fmt = folder / MODEL_ONNX, "onnx"
-        rep = export_to_onnx(ctx.model_path, dst, trust_pickle=ctx.trust_pickle, task=task.sub(0.0, 0.4))
+        rep = export_to_onnx(ctx.model_path, dst, trust_pickle=ctx.trust_pickle, input_spec=ctx.model_info().inputs,
+                             task=task.sub(0.0, 0.4))
         extra["export"] = {k: rep.to_dict()[k] for k in ("exporter", "opset", "max_abs_err", "cosine", "notes")}
     elif ctx.fmt in KERAS_FORMATS:
         from engines.optimize.quantize_tflite import convert_keras
@@ -187,13 +188,22 @@ def build_quantized(ctx: OptimizeContext, recipe: Recipe, parent_path: Path, par
                     reference: np.ndarray | None, task: TaskContext | None = None) -> dict[str, Any]:
     task = ensure_task(task)
     if recipe.quant in ORT_QUANT_MODES:
-        if parent_fmt != "onnx":
-            raise UnsupportedError(f"{recipe.quant} is an ONNX Runtime mode and this model is {ctx.fmt}: "
-                                   "use tflite-dynamic, tflite-fp16 or tflite-int8")
         from engines.optimize.quantize_ort import quantize_onnx
 
         dst, fmt = folder / MODEL_ONNX, "onnx"
-        info = quantize_onnx(parent_path, dst, recipe, calib_x=ctx.calib_x, task=task.sub(0.0, 0.6))
+        if parent_fmt != "onnx" and ctx.fmt in KERAS_FORMATS:  # Keras/SavedModel -> ONNX (tf2onnx) first
+            from engines.models.export_keras import keras_to_onnx
+
+            src = folder / "keras_source.onnx"
+            conv = keras_to_onnx(ctx.model_path, src)
+            info = quantize_onnx(src, dst, recipe, calib_x=ctx.calib_x, task=task.sub(0.0, 0.6))
+            info["converted"] = conv
+            src.unlink(missing_ok=True)
+        elif parent_fmt != "onnx":
+            raise UnsupportedError(f"{recipe.quant} is an ONNX Runtime mode and this model is {ctx.fmt}: "
+                                   "use tflite-dynamic, tflite-fp16 or tflite-int8")
+        else:
+            info = quantize_onnx(parent_path, dst, recipe, calib_x=ctx.calib_x, task=task.sub(0.0, 0.6))
     elif recipe.quant in TFLITE_QUANT_MODES:
         if ctx.fmt not in KERAS_FORMATS:
             raise UnsupportedError(f"{recipe.quant} converts Keras/SavedModel models with the TFLite converter; "

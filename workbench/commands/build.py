@@ -12,6 +12,7 @@ from workbench.commands.options import check_timing
 
 def register(sub: argparse._SubParsersAction) -> None:
     from engines import registry
+    from workbench.commands import add_input_shape_arg
     from workbench.commands.options import timing_args
 
     backends = registry.by_kind("engine")
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     timing_args(p)
     p.add_argument("--workspace", help="workspace folder (default: the model's own under ~/.workbench)")
     p.add_argument("--trust-pickle", action="store_true", help="allow a pickled full PyTorch module (runs its code)")
+    add_input_shape_arg(p)
     p.add_argument("--backends", action="store_true", help="show which backends this machine can use, and exit")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run)
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         v = build_for_model(model, args.backend, args.precision, variant=variant, data=args.data,
                             workspace=args.workspace, profile=(args.min_batch, args.opt_batch, args.max_batch),
-                            options=opts, task=TaskContext(progress))
+                            options=opts, task=TaskContext(progress), input_shapes=args.input_shape)
     finally:
         progress.done()
     card = describe(v)

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from workbench.commands import add_target_args
+from workbench.commands import add_input_shape_arg, add_target_args
 
 
 def finite(text: str) -> float:
@@ -31,6 +31,7 @@ def register(subparsers: Any) -> None:
                     "monthly cost for a traffic profile, the serverless vs always-on break-even, GPU vs CPU, and "
                     "spot for fine-tuning. Other instances only through --assume-throughput (labelled estimates).")
     add_target_args(p, "an ONNX model path")
+    add_input_shape_arg(p)
     p.add_argument("--rps", type=finite, default=5.0, help="average requests/s while active (default 5)")
     p.add_argument("--peak-rps", type=finite, default=None, help="peak requests/s (default 10 x --rps)")
     p.add_argument("--hours", type=finite, default=24.0, help="active hours per day (default 24)")
@@ -67,7 +68,12 @@ def run(args: argparse.Namespace) -> int:
                        max_concurrency=args.max_concurrency, provisioned=args.provisioned,
                        content_type=args.content_type, host_instance=args.host_instance,
                        assumptions=parse_assumptions(args.assume_throughput), compare_instance=args.compare)
-    report = project_costs(target, opts, catalog=catalog, allow_measure=not args.no_measure)
+    payload = None
+    if args.input_shape and target.format == "onnx":
+        from engines.measure.figures import payload_sizes
+
+        payload = payload_sizes(target, args.content_type, input_shapes=args.input_shape)
+    report = project_costs(target, opts, catalog=catalog, allow_measure=not args.no_measure, payload=payload)
     if args.finetune_hours:
         report["spot_finetune"] = spot_finetune(catalog, args.finetune_instance, args.finetune_hours,
                                                 interruption_rate=args.interruption_rate,
@@ -106,7 +112,10 @@ def report_lines(r: dict[str, Any]) -> list[str]:
                       f"{usd(s['compute_monthly'])} + data {usd(s['data_monthly'])} + provisioned "
                       f"{usd(s['provisioned_monthly'])}; {usd(s['cost_per_1m'])} per 1M ({s['label']})",
                   f"  billed {s['billed_ms']} ms/request ({s['latency_note']}); {s['request_bytes']} B in + "
-                  f"{s['response_bytes']} B out per request",
+                  f"{s['response_bytes']} B out per request"
+                  + (" (inputs " + ", ".join(f"{i['name']} {i['shape']}" for i in (r.get("payload") or {})
+                                             .get("inputs", [])) + ")" if (r.get("payload") or {}).get("inputs")
+                     else ""),
                   f"  peak concurrency {s['peak_concurrency']:.2f} of max {s['max_concurrency']}"
                   + (" — THROTTLED at peak: raise --max-concurrency" if s["throttled_at_peak"] else "")]
     if r.get("break_even"):

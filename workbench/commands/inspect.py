@@ -10,6 +10,8 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
+    from workbench.commands import add_input_shape_arg
+
     p = subparsers.add_parser("inspect", help="print a model's summary (format, size, params, MACs, ops, IO)",
                               description="Print a model's summary: format, size on disk, parameters, MACs/FLOPs, "
                                           "op histogram, inputs and outputs (dynamic dims shown), framework "
@@ -20,6 +22,7 @@ def register(subparsers: Any) -> None:
                    help="allow a pickled full PyTorch module (runs code from the file: only for files you trust)")
     p.add_argument("--data", metavar="FILE.npz", help="also check an .npz (x, optional y) against the model inputs")
     p.add_argument("--layers", action="store_true", help="also list every layer/node (JSON always has them)")
+    add_input_shape_arg(p)
     p.set_defaults(handler=run)
 
 
@@ -76,13 +79,17 @@ def summary_lines(info: Any, data_notes: list[str] | None = None, layers: bool =
 def run(args: argparse.Namespace) -> int:
     from engines.models.loader import inspect_model
 
+    from engines.models.data import load_data, validate_data
+    from engines.models.shapes import info_at_shapes, parse_input_shapes
+
+    overrides = parse_input_shapes(args.input_shape)
+    raw = load_data(args.data) if args.data else None
     info = inspect_model(args.model, trust_pickle=args.trust_pickle)
+    info = info_at_shapes(info, overrides, None if raw is None else raw.x, trust_pickle=args.trust_pickle)
     data_notes: list[str] = []
     data_summary = None
-    if args.data:
-        from engines.models.data import load_data, validate_data
-
-        ds = validate_data(load_data(args.data), info)
+    if raw is not None:
+        ds = validate_data(raw, info)
         data_summary = {"path": ds.path, "samples": len(ds), "x_shape": list(ds.x.shape), "x_dtype": str(ds.x.dtype),
                         "labels": ds.y is not None, "notes": ds.notes}
         data_notes = [f"data {args.data}: {len(ds)} samples, x {list(ds.x.shape)} {ds.x.dtype}, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.commands import add_target_args
+from workbench.commands import add_input_shape_arg, add_target_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,6 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Start a local inference server following SageMaker's container contract "
                                    "(GET /ping, POST /invocations with JSON or NPY), with dynamic batching.")
     add_target_args(p, "an .onnx/.tflite file")
+    add_input_shape_arg(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080, SageMaker's)")
     p.add_argument("--max-batch", type=int, default=32, help="largest batch the dynamic batcher builds")
@@ -35,13 +36,17 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise WorkbenchError(f"--port {args.port} is not a TCP port (0-65535)")
     target = resolve_target(args.target, model=args.model, workspace=args.workspace)
-    runner = open_runner(target.path, target.format, threads=args.threads)
+    from engines.models.shapes import parse_input_shapes, shape_runner, shapes_text
+
+    overrides = parse_input_shapes(args.input_shape)
+    runner = shape_runner(open_runner(target.path, target.format, threads=args.threads), overrides, require=False)
     server = start_server(runner, host=args.host, port=args.port, max_batch=args.max_batch,
                           max_delay_ms=args.max_delay_ms, max_queue=args.max_queue, batching=not args.no_batching,
                           payload_limit=int(args.payload_limit_mb * 1024 * 1024), model_name=target.name)
     batching = "off" if args.no_batching else f"max batch {args.max_batch}, max delay {args.max_delay_ms:g} ms"
     print(f"serving {target.name} ({target.format}) at {server.url}  [batching {batching}]", flush=True)
     print(f"  curl {server.url}/ping ; POST {server.url}/invocations (application/json or application/x-npy)")
+    print(f"  inputs {shapes_text(runner.inputs)}")
     print("  Ctrl+C stops (requests in flight finish first)", flush=True)
     server.wait()
     return 0

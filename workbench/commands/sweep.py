@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from workbench.commands import add_target_args
+from workbench.commands import add_input_shape_arg, add_target_args
 from workbench.commands.options import check_timing, timing_args
 
 
@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Measure a model at batch sizes 1, 2, 4, ... up to --max-batch, on CPU and "
                                    "on CUDA where present, and report the largest batch meeting a latency budget.")
     add_target_args(p, "an .onnx/.tflite file")
+    add_input_shape_arg(p)
     p.add_argument("--max-batch", type=int, default=64, help="largest batch size (default 64)")
     p.add_argument("--batches", help="explicit batch sizes, e.g. 1,2,8,32 (overrides --max-batch)")
     p.add_argument("--budget-ms", type=float, default=20.0, help="p99 latency budget (default 20 ms)")
@@ -51,12 +52,20 @@ def run(args: argparse.Namespace) -> int:
         devices = ["cpu"]
     if "cuda" in devices and args.device == "cuda" and "cuda" not in available_devices():
         raise UnsupportedError("no CUDA here: ONNX Runtime has no CUDA execution provider on this machine")
+    from engines.measure.runners import open_runner
+    from engines.models.shapes import parse_input_shapes, shape_runner, shapes_text
+
+    overrides = parse_input_shapes(args.input_shape)
     results = []
     for device in devices:
-        results.append(batch_sweep(target.path, fmt=target.format, batches=_parse_batches(args.batches),
-                                   max_batch=args.max_batch, budget_ms=args.budget_ms, device=device,
-                                   threads=args.threads, iterations=args.iterations,
-                                   budget_s_per_point=args.seconds))
+        runner = shape_runner(open_runner(target.path, target.format, threads=args.threads, device=device),
+                              overrides, name=target.name)
+        r = batch_sweep(target.path, fmt=target.format, batches=_parse_batches(args.batches),
+                        max_batch=args.max_batch, budget_ms=args.budget_ms, device=device,
+                        threads=args.threads, iterations=args.iterations,
+                        budget_s_per_point=args.seconds, runner=runner)
+        r.notes.append(f"inputs {shapes_text(runner.inputs)}")
+        results.append(r)
     if args.json:
         json.dump({"model": str(target.path), "variant": target.variant_id,
                    "sweeps": [r.to_dict() for r in results]}, sys.stdout, indent=1)

@@ -77,12 +77,15 @@ from workbench.commands.progress import Progress  # noqa: E402,F401  (re-exporte
 
 
 def measure_args(p: argparse.ArgumentParser) -> None:
+    from workbench.commands import add_input_shape_arg
+
     p.add_argument("--data", help="NPZ with x (and labels y) for calibration, accuracy and recovery "
                                   "(default: the sample's own data, else random inputs)")
     p.add_argument("--train-data", help="NPZ with x, y for recovery fine-tuning (default: --data)")
     timing_args(p)
     p.add_argument("--workspace", help="workspace folder (default: the model's own under ~/.workbench)")
     p.add_argument("--trust-pickle", action="store_true", help="allow a pickled full PyTorch module (runs its code)")
+    add_input_shape_arg(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--save", metavar="PATH", help="copy the resulting model file to PATH (file or folder)")
     p.add_argument("--report", metavar="PATH", help="write a report of the variants (.md Markdown, else JSON)")
@@ -93,7 +96,7 @@ def open_ctx(args: argparse.Namespace) -> Any:
 
     check_timing(args)
     return open_context(args.model, data=args.data, train_data=args.train_data, workspace=args.workspace,
-                        threads=args.threads, trust_pickle=args.trust_pickle,
+                        threads=args.threads, trust_pickle=args.trust_pickle, input_shapes=args.input_shape,
                         measure=MeasureOptions(iterations=args.iterations, budget_s=args.seconds))
 
 
