@@ -36,8 +36,17 @@ class Cancelled(Exception):
     """Raised inside a long task when the user cancelled it."""
 
 
-def first_line(exc: BaseException | str, limit: int = 200) -> str:
-    """The first non-empty line of an error (or its type name), cut to ``limit`` characters."""
+def first_line(exc: BaseException | str, limit: int = 200, *, cause: bool = False) -> str:
+    """The first non-empty line of an error (or its type name), cut to ``limit`` characters.
+
+    ``cause=True`` adds the last line when the first one hides the cause (a short header, a line ending in
+    ":", a "Traceback" line): runtimes such as ONNX Runtime put the reason at the end.
+    """
     text = (exc if isinstance(exc, str) else str(exc)).strip()
-    line = text.splitlines()[0].strip() if text else (type(exc).__name__ if not isinstance(exc, str) else "")
+    if not text:
+        return "" if isinstance(exc, str) else type(exc).__name__
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    line = lines[0]
+    if cause and len(lines) > 1 and (len(line) < 60 or line.endswith(":") or "Traceback" in line):
+        line = f"{line} … {lines[-1]}"
     return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -13,6 +13,8 @@ engine sees it at its next ``task.check()``.
 
 from __future__ import annotations
 
+from engines.errors import first_line
+
 from typing import Any, Callable
 
 from textual.widget import Widget
@@ -39,7 +41,7 @@ def run_task(target: Widget, name: str, fn: Callable[..., Any], *args: Any, excl
         except WorkbenchError as exc:
             target.post_message(TaskDone(name, error=str(exc)))
         except Exception as exc:  # an engine bug still reaches the user as one line, app keeps running
-            first = (str(exc).strip().splitlines() or [""])[0]
+            first = first_line(exc)
             target.post_message(TaskDone(name, error=f"{type(exc).__name__}: {first}"))
         else:
             if worker.is_cancelled:

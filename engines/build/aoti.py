@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from engines.errors import ModelLoadError, UnsupportedError, WorkbenchError
+from engines.errors import ModelLoadError, UnsupportedError, WorkbenchError, first_line
 from engines.fsutil import atomic_path, write_text_atomic
 from engines.models.model_info import TensorSpec
 from engines.tasks import TaskContext, ensure_task
@@ -172,8 +172,7 @@ def _heartbeat(report: Callable[[float, str], None], stop: threading.Event, star
 
 
 def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+    return first_line(exc, 300)
 
 
 def _cpu_isa() -> str:

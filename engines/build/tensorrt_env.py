@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engines.errors import ModelLoadError, UnsupportedError
+from engines.errors import ModelLoadError, UnsupportedError, first_line
 from engines.fsutil import sha256_file, write_text_atomic
 
 INSTALL_HINT = ("pip install tensorrt --extra-index-url https://pypi.nvidia.com on a machine with an NVIDIA GPU "
@@ -81,7 +81,7 @@ def local_facts() -> EnvFacts:
 
         trt_version = str(trt.__version__)
     except Exception as exc:  # ImportError, or the PyPI stub failing to fetch the real wheel
-        trt_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        trt_error = f"{type(exc).__name__}: {first_line(exc)}"
     torch_cuda = False
     gpu = cc = None
     try:

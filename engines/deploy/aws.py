@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from engines.errors import UnsupportedError, WorkbenchError
+from engines.errors import UnsupportedError, WorkbenchError, first_line
 
 NO_CREDENTIALS = ("no AWS credentials found (boto3's default chain: environment, ~/.aws files, SSO, "
                   "instance role): set AWS_PROFILE or run `aws configure`, then try again")
@@ -111,7 +111,7 @@ def error_text(exc: BaseException) -> str:
         name = type(exc).__name__
         if name == "NoCredentialsError":
             return NO_CREDENTIALS
-        first = (str(exc).strip().splitlines() or [""])[0]
+        first = first_line(exc)
         text = f"{name}: {first}" if first else name
     return scrub(" ".join(text.split()))
 

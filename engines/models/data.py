@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import DataError
+from engines.errors import DataError, first_line
 from engines.models.model_info import ModelInfo, TensorSpec
 
 # source dtype -> target dtypes it may be cast to without surprising the user
@@ -57,7 +57,7 @@ def load_data(path: str | os.PathLike) -> Dataset:
     except DataError:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"cannot read {p.name} as .npz ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
+        raise DataError(f"cannot read {p.name} as .npz ({first_line(exc)}): "
                         "the file is corrupt or holds object arrays") from exc
     if x.ndim == 0 or x.shape[0] == 0:
         raise DataError(f"{p.name}: x is empty; it needs at least one sample along axis 0")

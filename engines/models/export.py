@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 import time
@@ -21,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engines.errors import UnsupportedError, WorkbenchError
+from engines.errors import UnsupportedError, WorkbenchError, first_line
 from engines.fsutil import atomic_path
 from engines.models.model_info import TensorSpec
 from engines.tasks import TaskContext, ensure_task
@@ -121,7 +120,7 @@ def export_to_onnx(module_or_path: Any, out_path: str | os.PathLike, example_inp
                 used = kind
                 break
             except Exception as exc:  # exporter failures are many types; try the next exporter
-                errors.append(f"{kind}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
+                errors.append(f"{kind}: {first_line(exc)}")
                 task.check()
         if used is None:
             raise UnsupportedError("ONNX export failed: " + "; ".join(errors))
@@ -229,7 +228,3 @@ def _compare(path: Path, args: tuple, refs: list, names: list[str]) -> tuple[flo
         nb += float(np.sum(w * w))
     cos = dots / (np.sqrt(na) * np.sqrt(nb)) if na > 0 and nb > 0 else (1.0 if na == nb else 0.0)
     return max_err, float(cos), int(args[0].shape[0]) if args else 0
-
-
-def report_json(report: ExportReport) -> str:
-    return json.dumps(report.to_dict(), indent=2)

@@ -12,7 +12,7 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
-from engines.errors import ModelLoadError
+from engines.errors import ModelLoadError, first_line
 from engines.models.model_info import ModelInfo, TensorSpec
 
 TRIVIAL_TF_OPS = {"Identity", "NoOp", "Const", "Placeholder", "ReadVariableOp", "VarHandleOp",
@@ -75,7 +75,7 @@ def inspect_keras(path: Path, *, trust_pickle: bool = False) -> ModelInfo:
     try:
         model = keras.models.load_model(str(path), compile=False, safe_mode=True)
     except ValueError as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid file"
+        msg = first_line(exc)
         raise ModelLoadError(f"cannot load {path.name} as a Keras model: {msg}") from exc
     layers = _flat_layers(model)
     hist = Counter(type(layer).__name__ for layer in layers)

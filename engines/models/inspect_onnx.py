@@ -12,7 +12,7 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
-from engines.errors import ModelLoadError
+from engines.errors import ModelLoadError, first_line
 from engines.models.macs import estimate_macs
 from engines.models.dtypes import onnx_dtype
 from engines.models.shapes import onnx_vocab, with_vocab
@@ -35,7 +35,7 @@ def load_onnx_proto(path: Path) -> Any:
         raise ModelLoadError(f"{path.name} is not a valid ONNX file (protobuf decode failed: the file is "
                              "truncated or corrupt)") from exc
     except Exception as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = first_line(exc)
         raise ModelLoadError(f"{path.name} is not a valid ONNX file: {msg}") from exc
     if model.ir_version <= 0 or not model.HasField("graph") or not model.graph.output:
         raise ModelLoadError(f"{path.name} is not a valid ONNX model (no IR version or graph outputs): "
@@ -145,7 +145,7 @@ def inspect_onnx(path: Path, *, trust_pickle: bool = False) -> ModelInfo:
     try:
         onnx.checker.check_model(model)
     except Exception as exc:  # onnx.checker.ValidationError and C++ errors: ORT may still run it
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         notes.append(f"onnx.checker: {first[:160]}")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     producer = f"{model.producer_name} {model.producer_version}".strip()

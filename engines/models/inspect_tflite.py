@@ -7,7 +7,7 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
-from engines.errors import ModelLoadError
+from engines.errors import ModelLoadError, first_line
 from engines.models.model_info import ModelInfo, TensorSpec
 
 WEIGHT_KINDS = ("float", "int8", "uint8", "int16", "int4")
@@ -29,7 +29,7 @@ def open_interpreter(path: Path, threads: int | None = None) -> Any:
     try:
         return Interpreter(model_path=str(path), num_threads=threads)
     except (ValueError, RuntimeError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = first_line(exc)
         raise ModelLoadError(f"LiteRT cannot load {path.name}: {msg}") from exc
 
 

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from engines.errors import ModelLoadError
+from engines.errors import ModelLoadError, first_line
 from engines.models.model_info import ModelInfo, TensorSpec
 from engines.models.torch_load import classify_torch_save, load_exported_program, read_extra, torch_file_kind
 
@@ -84,7 +84,7 @@ def forward_probe(fn: Any, specs: list[TensorSpec], batch: int = 1) -> tuple[int
         try:
             out, flops = _count(fn, specs, batch, fake=False)
         except Exception as exc:  # the model's own error on a probe input: report it, keep inspecting
-            return None, [], str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return None, [], first_line(exc)
     outs = out if isinstance(out, (tuple, list)) else [out]
     dyn_batch = bool(specs) and not isinstance(specs[0].shape[0], int)
     out_specs = []

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from engines.errors import DataError
+from engines.errors import DataError, first_line
 from engines.models.model_info import TensorSpec
 
 OPTION = "--input-shape"
@@ -318,7 +318,7 @@ def info_at_shapes(info: Any, overrides: Sequence[ShapeOverride] = (), data: np.
             out.macs, outputs = _torch_macs_at(info.path, resolved, trust_pickle)
             out.outputs = outputs or out.outputs
     except Exception as exc:  # a count at a new shape is a best effort: say so, keep the rest
-        out.notes.append(f"MACs not recounted at the given shapes: {str(exc).strip().splitlines()[0][:160]}")
+        out.notes.append(f"MACs not recounted at the given shapes: {first_line(exc, 160)}")
         return out
     out.notes.append(f"MACs counted at {shapes_text(resolved)} (batch 1)")
     return out

@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from engines.errors import ModelLoadError
+from engines.errors import ModelLoadError, first_line
 
 _PT2_LOCK = threading.Lock()
 PT2_PICKLE_REFUSED = ("{name} holds pickled Python objects: torch.export.load would unpickle them, which runs code "
@@ -181,7 +181,7 @@ def _not_loadable(p: Path, exc: BaseException) -> ModelLoadError:
     """torch's own message points at warnings it logged (silenced here): say what it means instead."""
     text = str(exc).strip()
     if "deserializing" not in text:
-        return ModelLoadError(f"cannot read {p.name} as torch.export: {text.splitlines()[0] if text else type(exc).__name__}")
+        return ModelLoadError(f"cannot read {p.name} as torch.export: {first_line(exc)}")
     with zipfile.ZipFile(p) as zf:
         has_program = any(n.split("/", 1)[-1].startswith("models/") for n in zf.namelist())
     if not has_program:

@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from engines.errors import ModelLoadError
+from engines.errors import ModelLoadError, first_line
 from engines.models.torch_export_load import load_exported_program
 
 TORCH_DTYPES = ("float32", "float16", "float64", "bfloat16", "int64", "int32", "int8", "uint8", "bool")
@@ -173,10 +173,10 @@ def classify_torch_save(path: Path, trust_pickle: bool) -> Any:
                 obj = torch.load(str(path), map_location="cpu", weights_only=False)
         except Exception as exc2:
             raise ModelLoadError(f"cannot unpickle {path.name} even with --trust-pickle: "
-                                 f"{str(exc2).splitlines()[0] if str(exc2) else type(exc2).__name__}") from exc2
+                                 f"{first_line(exc2)}") from exc2
     except (RuntimeError, EOFError, ValueError) as exc:
         raise ModelLoadError(f"{path.name} is not a readable torch.save file: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+                             f"{first_line(exc)}") from exc
     if isinstance(obj, torch.nn.Module):
         return obj
     tensors = _count_tensors(obj)

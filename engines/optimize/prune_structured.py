@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable
 
-from engines.errors import UnsupportedError, WorkbenchError
+from engines.errors import UnsupportedError, WorkbenchError, first_line
 from engines.optimize.prune_report import NOTE_STRUCTURED, PruneReport, check_amount
 from engines.tasks import TaskContext, ensure_task
 
@@ -148,7 +148,7 @@ def prune_structured(module: Any, example_input: Any, amount: float, *, ignored_
         macs_before, params_before = _count(module, example_input)
     except Exception as exc:  # a forward pass that fails means the example input does not fit
         raise WorkbenchError(f"the model cannot run on the example input ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''}): give an input of the model's shape") from exc
+                             f"{first_line(exc)}): give an input of the model's shape") from exc
     ignored = _resolve_ignored(module, ignored_layers) if ignored_layers is not None else []
     if ignored_layers is None:
         head = find_classifier(module, example_input)

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from engines import registry as _registry
-from engines.errors import Cancelled, UnsupportedError, WorkbenchError
+from engines.errors import Cancelled, UnsupportedError, WorkbenchError, first_line
 from engines.tasks import TaskContext, ensure_task
 
 # What each mode is for, shown next to the selector and in reports.
@@ -57,15 +57,7 @@ def _quant_type(name: str) -> Any:
 
 
 def _first_line(exc: BaseException) -> str:
-    """The error's first line, and its last one when the first hides the cause (a traceback, a header)."""
-    text = str(exc).strip()
-    if not text:
-        return type(exc).__name__
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    first = lines[0]
-    if len(lines) > 1 and (len(first) < 60 or first.endswith(":") or "Traceback" in first):
-        first = f"{first} … {lines[-1]}"
-    return first[:400]
+    return first_line(exc, 400, cause=True)
 
 
 _CWD_LOCK = threading.RLock()

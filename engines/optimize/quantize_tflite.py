@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from engines import registry as _registry
-from engines.errors import Cancelled, DataError, UnsupportedError, WorkbenchError
+from engines.errors import Cancelled, DataError, UnsupportedError, WorkbenchError, first_line
 from engines.tasks import TaskContext, ensure_task
 
 SPEEDS_UP: dict[str, str] = {
@@ -124,7 +124,7 @@ def convert_in_process(src: str | os.PathLike, dst: str | os.PathLike, mode: str
         except (Cancelled, WorkbenchError):
             raise
         except Exception as exc:  # noqa: BLE001 - converter errors are long; keep the first line
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            first = first_line(exc, 300)
             raise UnsupportedError(f"TFLite conversion ({mode}) failed: {first}") from exc
     task.report(0.9, "checking the converted model")
     info.update(check_tflite(blob, calib_x))
