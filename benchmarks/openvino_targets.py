@@ -2,9 +2,9 @@
 
 ResNet-18 224x224 (seeded random weights), batch 1, the same threads for all, timed in interleaved rounds in
 one process (``side_by_side.time_side_by_side``): ONNX Runtime FP32; OpenVINO FP32 IR (f32 math, as built by
-``workbench build --backend openvino``); OpenVINO FP32 IR with the plugin's default math (bf16 on CPUs with
-bf16 units: that is what a bare ``compile_model`` gives); OpenVINO INT8 (NNCF, 64 calibration inputs); the
-workbench's ORT INT8 (``quantize_int8_static``: QDQ U8/S8 per-channel after pre-processing, 64 inputs).
+``workbench build --backend openvino``); the same IR with the plugin's default math (bf16 on CPUs with bf16
+units: what a bare ``compile_model`` gives); the FP16 IR (plugin's math); OpenVINO INT8 (NNCF, 64 calibration
+inputs; the layers left in float computed in f32, as built, and with the default math); the workbench's ORT INT8 (``quantize_int8_static``: QDQ U8/S8 per-channel after pre-processing, 64 inputs).
 Top-1 agreement of each against ORT FP32 on 32 inputs. Ratios are paired per round (ORT FP32 / other).
 
 Run: flock /tmp/cpu.lock .venv/bin/python benchmarks/openvino_targets.py [--threads 2 --rounds 15 --iters 20]
@@ -43,7 +43,7 @@ def _build(work: Path) -> dict[str, Path]:
         generate_resnet18(work)
     calib = np.random.default_rng(0).standard_normal((CALIBRATION, 3, 224, 224)).astype(np.float32)
     out = {"ort_fp32": model}
-    for name, precision, data in (("ov_fp32", "fp32", None), ("ov_int8", "int8", calib)):
+    for name, precision, data in (("ov_fp32", "fp32", None), ("ov_fp16", "fp16", None), ("ov_int8", "int8", calib)):
         folder = work / name
         folder.mkdir(exist_ok=True)
         print(f"building {name}", flush=True)
@@ -75,7 +75,10 @@ def main() -> int:
         runners = {"ov_fp32": open_openvino_runner(paths["ov_fp32"], threads=args.threads),
                    "ov_fp32_default_math": open_openvino_runner(paths["ov_fp32"], threads=args.threads,
                                                                 inference_precision="default"),
-                   "ov_int8": open_openvino_runner(paths["ov_int8"], threads=args.threads)}
+                   "ov_fp16": open_openvino_runner(paths["ov_fp16"], threads=args.threads),
+                   "ov_int8": open_openvino_runner(paths["ov_int8"], threads=args.threads),
+                   "ov_int8_default_math": open_openvino_runner(paths["ov_int8"], threads=args.threads,
+                                                                inference_precision="default")}
         math = {k: r.inference_precision for k, r in runners.items()}
         onnx_paths = {"ort_fp32": paths["ort_fp32"], "ort_int8": paths["ort_int8"]}
         x1 = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)

@@ -213,7 +213,8 @@ class OpenVinoRunner:
             self.compiled = ov.Core().compile_model(str(path), "CPU", config)
         except Exception as exc:  # OpenVINO's own exception types
             raise ModelLoadError(f"OpenVINO cannot load {path.name}: {first_line(exc)}") from exc
-        self.inference_precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        math_type = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.inference_precision = getattr(math_type, "get_type_name", lambda: str(math_type))()   # "f32", "bf16"
         self.inputs = [_spec(p) for p in self.compiled.inputs]
         self.outputs = [_spec(p) for p in self.compiled.outputs]
         self._local = threading.local()

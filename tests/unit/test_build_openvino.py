@@ -111,7 +111,7 @@ def test_settings_are_saved_and_reused_by_every_runner(cnn: Path, tmp_path: Path
     assert json.loads((tmp_path / SETTINGS_FILE).read_text()) == {"hint": "throughput", "streams": 2,
                                                                    "inference_precision": "f32"}
     runner = open_openvino_runner(out, threads=2)
-    assert (runner.hint, runner.streams) == ("throughput", 2) and "32" in runner.inference_precision
+    assert (runner.hint, runner.streams) == ("throughput", 2) and runner.inference_precision == "f32"
     assert str(runner.compiled.get_property("NUM_STREAMS")) == "2"
     assert open_openvino_runner(out, threads=1, hint="latency").hint == "latency"
 
@@ -187,3 +187,20 @@ def test_preflight_and_cli_refuse_a_device_openvino_does_not_run_on(cnn: Path, t
     assert main(["build", str(cnn), "--backend", "openvino", "--device", "cuda",
                  "--workspace", str(tmp_path / "ws")]) == 2
     assert "runs on cpu" in capsys.readouterr().err
+
+
+def test_the_ir_is_served_with_dynamic_batching(cnn: Path, tmp_path: Path):
+    httpx = pytest.importorskip("httpx")
+    from engines.serving.app import open_and_serve
+
+    out = tmp_path / "model.xml"
+    build_openvino(cnn, out)
+    x = _x(3)
+    srv = open_and_serve(str(out), "openvino", threads=1, max_batch=4, max_delay_ms=2)
+    try:
+        assert srv.url.startswith("http://127.0.0.1:")
+        r = httpx.post(srv.url + "/invocations", json={"instances": x.tolist()}, timeout=20)
+    finally:
+        srv.stop()
+    assert r.status_code == 200
+    np.testing.assert_allclose(np.asarray(r.json()["predictions"], np.float32), _ort(cnn, x), atol=1e-4)
