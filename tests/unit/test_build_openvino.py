@@ -204,3 +204,15 @@ def test_the_ir_is_served_with_dynamic_batching(cnn: Path, tmp_path: Path):
         srv.stop()
     assert r.status_code == 200
     np.testing.assert_allclose(np.asarray(r.json()["predictions"], np.float32), _ort(cnn, x), atol=1e-4)
+
+
+def test_int8_from_a_qdq_variant_keeps_its_quantizers_without_nncf(cnn: Path, tmp_path: Path, monkeypatch):
+    import engines.build.openvino as mod
+    from engines.optimize.quantize_ort import quantize_int8_static
+
+    qdq = tmp_path / "qdq.onnx"
+    quantize_int8_static(cnn, qdq, _x(16), samples=16)
+    monkeypatch.setattr(mod, "_nncf_quantize", lambda *a, **k: pytest.fail("NNCF ran on a quantized model"))
+    out = tmp_path / "model.xml"
+    report = build_openvino(qdq, out, precision="int8")
+    assert any("Q/DQ" in n for n in report["notes"]) and "FakeQuantize" in out.read_text()
