@@ -14,12 +14,16 @@ import numpy as np
 
 
 def time_side_by_side(paths: dict[str, Path], x: np.ndarray, *, threads: int, rounds: int, iters: int,
-                      settle_s: float = 0.05, progress_every: int = 5) -> dict[str, dict]:
-    """Per model: pooled percentiles, sample count, and per-round medians and minimums (for paired ratios)."""
+                      settle_s: float = 0.05, progress_every: int = 5,
+                      runners: dict | None = None) -> dict[str, dict]:
+    """Per model: pooled percentiles, sample count, and per-round medians and minimums (for paired ratios).
+
+    ``runners`` (name -> an opened runner of any runtime, e.g. OpenVINO) are timed with the ONNX files.
+    """
     from engines.measure.harness import percentiles, time_calls
     from engines.measure.runners import OnnxRunner
 
-    runners = {k: OnnxRunner(p, threads=threads) for k, p in paths.items()}
+    runners = {**{k: OnnxRunner(p, threads=threads) for k, p in paths.items()}, **(runners or {})}
     feeds = {k: {r.inputs[0].name: x} for k, r in runners.items()}
     names = list(runners)
     samples: dict[str, list[np.ndarray]] = {k: [] for k in names}

@@ -98,3 +98,25 @@ def tensorrt_backend(facts: Any = None, **_: Any) -> Availability:
         except Exception as exc:  # noqa: BLE001 - an unsupported release: say so instead of building
             return Availability(False, f"TensorRT found but not usable: {exc}", (str(exc),))
     return Availability(False, "TensorRT cannot be used here", tuple(st["missing"]))
+
+
+def openvino(**_: Any) -> Availability:
+    return _installed("openvino", "install the openvino extra: pip install -e '.[openvino]'")
+
+
+def openvino_backend(device: str = "cpu", **_: Any) -> Availability:
+    """OpenVINO on CPU, with NNCF for INT8; says which versions it found."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ov = version("openvino")
+    except PackageNotFoundError:
+        return Availability(False, "OpenVINO is not installed", ("install the openvino extra: pip install -e "
+                                                                  "'.[openvino]' (openvino, nncf)",))
+    if device != "cpu":
+        return Availability(False, f"the workbench runs OpenVINO on cpu only, not {device}", ("choose cpu",))
+    try:
+        nncf = version("nncf")
+    except PackageNotFoundError:
+        return Availability(True, f"openvino {ov} (CPU); int8 needs NNCF: pip install nncf")
+    return Availability(True, f"openvino {ov} (CPU), nncf {nncf} for int8")

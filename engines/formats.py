@@ -19,6 +19,7 @@ SAVEDMODEL = "savedmodel"
 TFLITE = "tflite"
 AOTI = "aoti"
 TENSORRT = "tensorrt"
+OPENVINO = "openvino"
 
 TORCH_FORMATS = (TORCHSCRIPT, TORCH_EXPORT, TORCH_PICKLE)
 TF_FORMATS = (KERAS, SAVEDMODEL)
@@ -54,10 +55,12 @@ FORMATS: dict[str, Format] = {f.id: f for f in (
            "TFLite: inspect and benchmark with the LiteRT interpreter; no ONNX engines."),
     Format(AOTI, "AOTInductor package", (), "An AOTInductor package built by the workbench."),
     Format(TENSORRT, "TensorRT engine", (".plan", ".engine"), "A TensorRT engine built by the workbench."),
+    Format(OPENVINO, "OpenVINO IR", (".xml",), "An OpenVINO IR (model.xml + model.bin) built by the workbench: "
+           "benchmark, sweeps and serving with the OpenVINO runtime."),
 )}
 
 # Suffixes the loader opens (TorchScript suffixes may turn out to hold a pickle: the loader looks inside).
-SUFFIX_FORMATS: dict[str, str] = {s: f.id for f in FORMATS.values() if f.id not in (AOTI, TENSORRT)
+SUFFIX_FORMATS: dict[str, str] = {s: f.id for f in FORMATS.values() if f.id not in (AOTI, TENSORRT, OPENVINO)
                                   for s in f.suffixes}
 
 

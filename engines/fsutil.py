@@ -200,4 +200,7 @@ def size_on_disk(path: str | os.PathLike) -> int:
     path = Path(path)
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    weights = path.with_suffix(".bin")   # an OpenVINO IR: model.xml + model.bin
+    if path.suffix.lower() == ".xml" and weights.is_file():
+        return path.stat().st_size + weights.stat().st_size
     return path.stat().st_size

@@ -151,6 +151,11 @@ REGISTRY: tuple[Capability, ...] = (
                (F.ONNX,), "engines.build.tensorrt_engine:build_tensorrt_engine",
                precisions=("fp32", "fp16", "int8"), devices=("cuda",), speeds_up="NVIDIA GPUs",
                output_file="model.plan", output_format=F.TENSORRT, check=f"{_AV}:tensorrt_backend"),
+    Capability("openvino", "engine", "OpenVINO", "OpenVINO IR (.xml + .bin) for CPUs; int8 calibrated with NNCF",
+               (F.ONNX,), "engines.build.openvino:build_openvino", precisions=("fp32", "fp16", "int8"),
+               speeds_up="x86 CPUs (Intel and AMD: AVX2/AVX-512/VNNI/AMX kernels); INT8 via NNCF",
+               output_file="model.xml", output_format=F.OPENVINO, check=f"{_AV}:openvino_backend",
+               meta={"int8_from_float": True, "options": ("hint", "streams")}),
     # -- runtimes (what runs a file) ----------------------------------------------------------------
     Capability("onnx", "runtime", "ONNX Runtime", "ONNX Runtime session", (F.ONNX,),
                "engines.measure.runners:open_onnx_runner", devices=("cpu", "cuda"),
@@ -165,6 +170,8 @@ REGISTRY: tuple[Capability, ...] = (
     Capability("tensorrt-runtime", "runtime", "TensorRT runner", "a TensorRT engine", (F.TENSORRT,),
                "engines.build.tensorrt_engine:open_tensorrt_runner", devices=("cuda",),
                check=f"{_AV}:tensorrt_backend"),
+    Capability("openvino-runtime", "runtime", "OpenVINO runtime", "an OpenVINO IR", (F.OPENVINO,),
+               "engines.build.openvino:open_openvino_runner", check=f"{_AV}:openvino"),
     # -- deploy targets -----------------------------------------------------------------------------
     Capability("serverless", "deploy", "SageMaker serverless", "pay per request, CPU only, 1-6 GB memory",
                (F.ONNX,), "engines.deploy.sagemaker_ops:deploy", check=f"{_AV}:boto3"),

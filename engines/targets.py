@@ -15,7 +15,7 @@ from typing import Any
 
 from engines.errors import UnsupportedError, WorkbenchError
 
-RUNNABLE_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
+RUNNABLE_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite", ".xml": "openvino"}
 ENGINE_SUFFIXES = {**RUNNABLE_SUFFIXES, ".engine": "tensorrt", ".plan": "tensorrt", ".trt": "tensorrt",
                    ".pt2": "aoti"}
 

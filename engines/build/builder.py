@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class BuildOptions:
     bench_budget_s: float = 2.0
     threads: int | None = None          # inference threads for the measurements (default: up to 2)
     trust_pickle: bool = False
+    engine_options: dict[str, Any] = field(default_factory=dict)  # backend-specific (openvino: hint, streams)
 
     def recipe_part(self, backend: str) -> dict[str, Any]:
         part: dict[str, Any] = {"profile": list(self.profile), "device": self.device}
@@ -60,6 +61,8 @@ class BuildOptions:
             part["ort_level"] = self.ort_level
         if backend == "tensorrt":
             part.update(workspace_mb=self.workspace_mb, sparse=self.sparse)
+        if self.engine_options:
+            part["options"] = dict(sorted(self.engine_options.items()))
         return part
 
 
@@ -87,7 +90,7 @@ def _check_precision(backend: str, precision: str, source: Variant, qkind: str |
                                f"{source.format}: pick an ONNX variant")
     if qkind is None:
         return
-    if precision == "int8" and qkind == "float":
+    if precision == "int8" and qkind == "float" and not _ENGINES[backend].meta.get("int8_from_float"):
         raise UnsupportedError(f"variant {source.name!r} is not quantized: int8 engines are built from an INT8 "
                                "variant (Optimize → int8 static, QDQ), or choose fp32/fp16")
     if precision != "int8" and qkind != "float":
@@ -117,7 +120,10 @@ def _name(backend: str, precision: str, opts: BuildOptions) -> str:
         return f"ORT {opts.ort_level}-opt {precision}" + (" cuda" if opts.device == "cuda" else "")
     if backend == "aoti":
         return f"AOTI {opts.device} {precision} b{lo}-{hi}"
-    return f"TensorRT {precision}{' sparse' if opts.sparse else ''} b{lo}/{opt}/{hi}"
+    if backend == "tensorrt":
+        return f"TensorRT {precision}{' sparse' if opts.sparse else ''} b{lo}/{opt}/{hi}"
+    options = " ".join(f"{v}" for _, v in sorted(opts.engine_options.items()) if v is not None)
+    return f"{_ENGINES[backend].label} {precision}" + (f" {options}" if options else "")
 
 
 def build_engine(workspace: Workspace, variant: Variant | str, backend: str, precision: str, *,
@@ -236,8 +242,13 @@ def _build_and_measure(folder: Path, backend: str, precision: str, opts: BuildOp
         extra["aoti"] = build_aoti(torch_src, out, inputs=inputs, profile=opts.profile, device=opts.device,
                                    precision=precision, trust_pickle=opts.trust_pickle, timeout_s=opts.timeout_s,
                                    memory_limit_mb=opts.memory_limit_mb, task=build_task)
-    else:
+    elif backend == "tensorrt":
         extra["tensorrt"] = _build_trt(src_path, out, precision, opts, build_task)
+    else:  # any other backend: its registry entry point, called the same way
+        report = _ENGINES[backend].load()(src_path, out, precision=precision, data=x, device=opts.device,
+                                          threads=opts.threads, task=build_task, **opts.engine_options)
+        extra.setdefault("notes", []).extend(report.pop("notes", []))
+        extra[backend] = report
     extra["build_s"] = round(time.perf_counter() - t0, 3)
     task.report(0.6, "comparing outputs with the source")
     metrics = _measure(out, fmt, source, src_path, opts, x, y, extra, task.sub(0.6, 1.0), torch_src)

@@ -74,13 +74,13 @@ def test_quantize_modes_reach_the_optimize_screen():
 def test_runtimes_cover_every_variant_format():
     from engines.measure.runners import RUNNER_FACTORIES
 
-    for fmt in (formats.ONNX, formats.TFLITE, formats.AOTI, formats.TENSORRT):
+    for fmt in (formats.ONNX, formats.TFLITE, formats.AOTI, formats.TENSORRT, formats.OPENVINO):
         assert fmt in RUNNER_FACTORIES and registry.runtime_for(fmt) is not None
 
 
 def test_unknown_ids_are_refused_with_the_choices():
     from engines.errors import WorkbenchError
 
-    with pytest.raises(WorkbenchError, match="choose one of ort, aoti, tensorrt"):
+    with pytest.raises(WorkbenchError, match="choose one of ort, aoti, tensorrt, openvino"):
         registry.get("engine", "nope")
     assert registry.get("quantize", "int8").id == "int8-static"      # aliases resolve

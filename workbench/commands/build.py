@@ -1,4 +1,4 @@
-"""``workbench build MODEL_OR_VARIANT --backend ort|aoti|tensorrt``: build, benchmark and compare an engine."""
+"""``workbench build MODEL_OR_VARIANT --backend ort|aoti|tensorrt|openvino``: build, benchmark and compare an engine."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="; ".join(f"{c.id}: {c.help}" for c in backends))
     p.add_argument("--precision", choices=list(dict.fromkeys(x for c in backends for x in c.precisions)),
                    default="fp32",
-                   help="int8 builds from an INT8 (QDQ) variant")
+                   help="int8 builds from an INT8 (QDQ) variant (openvino: also from a float one, with NNCF)")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None,
                    help="cpu or cuda (default: cuda for tensorrt, cpu otherwise)")
     p.add_argument("--min-batch", type=int, default=1)
@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ort-level", choices=["basic", "extended", "layout", "all"], default="all",
                    help="ONNX Runtime optimization level saved (all/layout are specific to this CPU; "
                         "extended is portable)")
+    p.add_argument("--hint", choices=["latency", "throughput"], default=None,
+                   help="OpenVINO performance hint saved with the engine (default: latency)")
+    p.add_argument("--streams", type=int, default=None, help="OpenVINO inference streams (default: the hint's)")
     p.add_argument("--timeout", type=float, default=900.0, metavar="S", help="build time limit in seconds")
     p.add_argument("--data", help="NPZ with x (and y) for fidelity/accuracy (default: the sample's data or random)")
     timing_args(p)
@@ -86,6 +89,14 @@ def _source(args: argparse.Namespace) -> tuple[str, str | None]:
     raise WorkbenchError("give a model (workbench build MODEL --backend ort) or a variant id with --model MODEL")
 
 
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The backend-specific options its registry entry names (``meta["options"]``) that were given."""
+    from engines import registry
+
+    names = registry.get("engine", args.backend).meta.get("options", ())
+    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+
+
 def run(args: argparse.Namespace) -> int:
     from engines.build.builder import BuildOptions, build_for_model, describe
     from engines.errors import WorkbenchError
@@ -108,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
                               min_batch=args.min_batch, opt_batch=args.opt_batch, max_batch=args.max_batch)
     opts = BuildOptions(device=device, ort_level=args.ort_level, workspace_mb=args.workspace_mb, sparse=args.sparse,
                         timeout_s=args.timeout, bench_iterations=args.iterations, bench_budget_s=args.seconds,
-                        threads=args.threads, trust_pickle=args.trust_pickle)
+                        threads=args.threads, trust_pickle=args.trust_pickle,
+                        engine_options=_engine_options(args))
     progress = Progress()
     try:
         v = build_for_model(model, args.backend, args.precision, variant=variant, data=args.data,
