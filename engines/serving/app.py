@@ -15,7 +15,7 @@ axis -> 413; queue full -> 429; shutting down -> 503; the model failed -> 500
 with the reason (the server goes on serving).
 
 JSON bodies over ``inline_limit`` bytes are decoded in a child process
-(:class:`~engines.serving.codecs.Offload`), and at most ``large_slots`` of them
+(:class:`~engines.serving.offload.Offload`), and at most ``large_slots`` of them
 are read and held at once (the others wait, unread, in TCP), so a flood of
 large JSON neither stalls the event loop nor grows this process's memory.
 Once stopping began ``/ping`` answers 503 while requests already received finish.
@@ -30,7 +30,8 @@ from typing import Any, AsyncIterator
 
 from engines.errors import WorkbenchError
 from engines.serving.batcher import DynamicBatcher, QueueFull, ShuttingDown, TooManyRows, check_options
-from engines.serving.codecs import ACCEPTED_TYPES, JSON, NPY, Offload, RequestError, decode, encode, media_type
+from engines.serving.codecs import ACCEPTED_TYPES, JSON, NPY, RequestError, decode, encode, media_type
+from engines.serving.offload import Offload
 
 DEFAULT_PAYLOAD_LIMIT = 4 * 1024 * 1024
 INLINE_LIMIT = 64 * 1024          # JSON bodies (and answers) above this go to the decoding process
@@ -125,14 +126,14 @@ async def _feeds(state: "ServingState", request: Any) -> dict:
         body = await _read_body(request, state.payload_limit, state.body_timeout_s)
         if len(body) <= INLINE_LIMIT:
             return decode(body, ctype, state.inputs)
-        return await state.offload.run(decode, body, ctype, state.inputs)
+        return await state.offload.run("decode", body, ctype, state.inputs)
 
 
 async def _answer(state: "ServingState", outputs: list, accept: str | None) -> tuple[bytes, str]:
     if sum(getattr(o, "size", 1) for o in outputs) * 12 <= INLINE_LIMIT or NPY in (accept or ""):
         return encode(outputs, state.output_names, accept)
     async with state.large:
-        return await state.offload.run(encode, outputs, state.output_names, accept)
+        return await state.offload.run("encode", outputs, state.output_names, accept)
 
 
 def create_app(runner: Any, *, max_batch: int = 32, max_delay_ms: float = 5.0, max_queue: int = 256,
