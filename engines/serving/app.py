@@ -10,7 +10,15 @@ Limits, each answered with a status and a one-line JSON ``{"error": ...}``:
 body over ``payload_limit`` bytes -> 413 (checked from Content-Length before
 reading, and again while streaming); no body -> 400; a body that takes longer
 than ``body_timeout_s`` to arrive -> 408; unknown content type -> 415; bad data
--> 400/422; queue full -> 429; shutting down -> 503.
+-> 400/422; more rows than ``max_batch`` for a model whose outputs have no batch
+axis -> 413; queue full -> 429; shutting down -> 503; the model failed -> 500
+with the reason (the server goes on serving).
+
+JSON bodies over ``inline_limit`` bytes are decoded in a child process
+(:class:`~engines.serving.offload.Offload`), and at most ``large_slots`` of them
+are read and held at once (the others wait, unread, in TCP), so a flood of
+large JSON neither stalls the event loop nor grows this process's memory.
+Once stopping began ``/ping`` answers 503 while requests already received finish.
 """
 
 from __future__ import annotations
@@ -20,29 +28,46 @@ import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
-from engines.serving.batcher import DynamicBatcher, QueueFull, ShuttingDown
+from engines.errors import WorkbenchError
+from engines.serving.batcher import DynamicBatcher, QueueFull, ShuttingDown, TooManyRows, check_options
 from engines.serving.codecs import ACCEPTED_TYPES, JSON, NPY, RequestError, decode, encode, media_type
+from engines.serving.offload import Offload
 
 DEFAULT_PAYLOAD_LIMIT = 4 * 1024 * 1024
+INLINE_LIMIT = 64 * 1024          # JSON bodies (and answers) above this go to the decoding process
 
 
 class ServingState:
     """What the routes share: the runner's specs, the batcher and the limits."""
 
-    def __init__(self, runner: Any, *, max_batch: int, max_delay_ms: float, max_queue: int,
-                 payload_limit: int, body_timeout_s: float, model_name: str) -> None:
+    def __init__(self, runner: Any, *, max_batch: int, max_delay_ms: float, max_queue: int, batching: bool,
+                 payload_limit: int, body_timeout_s: float, model_name: str, large_slots: int = 4) -> None:
+        try:
+            check_options(max_batch, max_delay_ms, max_queue)
+        except ValueError as exc:
+            raise WorkbenchError(str(exc)) from None
+        if not isinstance(payload_limit, int) or payload_limit < 1:
+            raise WorkbenchError(f"payload_limit must be a whole number of bytes >= 1, not {payload_limit!r}")
         self.runner = runner
         self.inputs = list(runner.inputs)
         self.output_names = [o.name for o in runner.outputs]
         first = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else None
         if isinstance(first, int) and first > 0:   # the model's batch axis is fixed: no merging possible
             max_batch = min(max_batch, first)
-        self.batcher = DynamicBatcher(runner.run, max_batch=max_batch, max_delay_ms=max_delay_ms,
+        self.batcher = DynamicBatcher(runner.run, max_batch=max_batch if batching else 1,
+                                      max_delay_ms=max_delay_ms if batching else 0.0, max_rows=max_batch,
                                       max_queue=max_queue, name=f"batcher-{model_name}")
         self.payload_limit = payload_limit
         self.body_timeout_s = body_timeout_s
         self.model_name = model_name
         self.started = time.time()
+        self.draining = False
+        self.offload = Offload()
+        self.large = asyncio.Semaphore(large_slots)   # large bodies read and held at once
+
+    def drain(self) -> None:
+        """Stopping: /ping answers 503 from now on; requests already received still run."""
+        self.draining = True
 
 
 def _error(status: int, message: str) -> Any:
@@ -52,15 +77,20 @@ def _error(status: int, message: str) -> Any:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-async def _read_body(request: Any, limit: int, timeout_s: float) -> bytes:
+def _declared_length(request: Any, limit: int) -> int | None:
     length = request.headers.get("content-length")
-    if length is not None:
-        try:
-            declared = int(length)
-        except ValueError:
-            raise RequestError(400, "invalid Content-Length header") from None
-        if declared > limit:
-            raise RequestError(413, f"payload of {declared} bytes is over the {limit} byte limit")
+    if length is None:
+        return None
+    try:
+        declared = int(length)
+    except ValueError:
+        raise RequestError(400, "invalid Content-Length header") from None
+    if declared > limit:
+        raise RequestError(413, f"payload of {declared} bytes is over the {limit} byte limit")
+    return declared
+
+
+async def _read_body(request: Any, limit: int, timeout_s: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
 
@@ -83,36 +113,57 @@ async def _read_body(request: Any, limit: int, timeout_s: float) -> bytes:
     return b"".join(chunks)
 
 
+async def _feeds(state: "ServingState", request: Any) -> dict:
+    ctype = request.headers.get("content-type")
+    kind = media_type(ctype)
+    if kind and kind not in ACCEPTED_TYPES:   # say so before reading a body we cannot use
+        raise RequestError(415, f"content type {kind} is not supported: use {JSON} or {NPY}")
+    declared = _declared_length(request, state.payload_limit)
+    if kind != JSON or (declared is not None and declared <= INLINE_LIMIT):
+        body = await _read_body(request, state.payload_limit, state.body_timeout_s)
+        return decode(body, ctype, state.inputs)
+    async with state.large:                  # bounded: the others wait with their bodies unread
+        body = await _read_body(request, state.payload_limit, state.body_timeout_s)
+        if len(body) <= INLINE_LIMIT:
+            return decode(body, ctype, state.inputs)
+        return await state.offload.run("decode", body, ctype, state.inputs)
+
+
+async def _answer(state: "ServingState", outputs: list, accept: str | None) -> tuple[bytes, str]:
+    if sum(getattr(o, "size", 1) for o in outputs) * 12 <= INLINE_LIMIT or NPY in (accept or ""):
+        return encode(outputs, state.output_names, accept)
+    async with state.large:
+        return await state.offload.run("encode", outputs, state.output_names, accept)
+
+
 def create_app(runner: Any, *, max_batch: int = 32, max_delay_ms: float = 5.0, max_queue: int = 256,
                batching: bool = True, payload_limit: int = DEFAULT_PAYLOAD_LIMIT, body_timeout_s: float = 30.0,
-               model_name: str = "model") -> Any:
+               model_name: str = "model", large_slots: int = 4) -> Any:
     """A Starlette app serving ``runner`` (anything with ``inputs``, ``outputs`` and ``run(feeds)``)."""
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    state = ServingState(runner, max_batch=max_batch if batching else 1, max_delay_ms=max_delay_ms if batching
-                         else 0.0, max_queue=max_queue, payload_limit=payload_limit,
-                         body_timeout_s=body_timeout_s, model_name=model_name)
+    state = ServingState(runner, max_batch=max_batch, max_delay_ms=max_delay_ms, batching=batching,
+                         max_queue=max_queue, payload_limit=payload_limit,
+                         body_timeout_s=body_timeout_s, model_name=model_name, large_slots=large_slots)
 
     async def ping(request: Any) -> Any:
-        if not state.batcher.alive:
+        if state.draining or not state.batcher.alive:
             return _error(503, "shutting down")
         return JSONResponse({"status": "ok", "model": state.model_name})
 
     async def invocations(request: Any) -> Any:
         try:
-            ctype = media_type(request.headers.get("content-type"))
-            if ctype and ctype not in ACCEPTED_TYPES:   # say so before reading a body we cannot use
-                raise RequestError(415, f"content type {ctype} is not supported: use {JSON} or {NPY}")
-            body = await _read_body(request, state.payload_limit, state.body_timeout_s)
-            feeds = decode(body, request.headers.get("content-type"), state.inputs)
-            del body
+            feeds = await _feeds(state, request)
             future = state.batcher.submit(feeds)
+            del feeds
             outputs = await asyncio.wrap_future(future)
-            payload, ctype = encode(outputs, state.output_names, request.headers.get("accept"))
+            payload, ctype = await _answer(state, outputs, request.headers.get("accept"))
         except RequestError as exc:
             return _error(exc.status, exc.message)
+        except TooManyRows as exc:
+            return _error(413, str(exc))
         except QueueFull as exc:
             return _error(429, str(exc))
         except ShuttingDown as exc:
@@ -136,6 +187,7 @@ def create_app(runner: Any, *, max_batch: int = 32, max_delay_ms: float = 5.0, m
     async def lifespan(app: Any) -> AsyncIterator[None]:
         yield
         await asyncio.to_thread(state.batcher.close)
+        state.offload.close()
 
     app = Starlette(routes=[Route("/ping", ping, methods=["GET"]),
                            Route("/invocations", invocations, methods=["POST"]),
@@ -146,17 +198,19 @@ def create_app(runner: Any, *, max_batch: int = 32, max_delay_ms: float = 5.0, m
     return app
 
 
-def start_server(runner: Any, host: str = "127.0.0.1", port: int = 0, **app_kw: Any) -> Any:
+def start_server(runner: Any, host: str = "127.0.0.1", port: int = 0, *, server_kw: dict | None = None,
+                 **app_kw: Any) -> Any:
     """Build the app for ``runner`` and serve it in a thread; returns a RunningServer.
 
-    Stopping first closes the batcher to new work (503) while uvicorn lets the
-    requests in flight finish.
+    Stopping first turns /ping to 503 while uvicorn stops accepting and lets the
+    requests in flight finish; then the batcher runs what is queued and stops.
+    ``server_kw`` goes to :func:`~engines.serving.http.serve_in_thread` (timeouts, limits).
     """
     from engines.serving.http import serve_in_thread
 
     app = create_app(runner, **app_kw)
     state: ServingState = app.state.serving
-    server = serve_in_thread(app, host=host, port=port, before_stop=state.batcher.begin_close)
+    server = serve_in_thread(app, host=host, port=port, before_stop=state.drain, **(server_kw or {}))
     server.app = app  # type: ignore[attr-defined]
     return server
 

@@ -34,6 +34,9 @@ class RequestError(Exception):
         self.status = status
         self.message = message
 
+    def __reduce__(self) -> tuple:   # crosses the decode process boundary
+        return (RequestError, (self.status, self.message))
+
 
 def media_type(header: str | None) -> str:
     return (header or "").split(";")[0].strip().lower()
@@ -59,6 +62,8 @@ def _decode_json(body: bytes, inputs: Sequence[TensorSpec]) -> dict[str, Any]:
         doc = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise RequestError(400, f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise RequestError(400, "malformed JSON: nested too deeply (a tensor has a few levels)") from None
     if isinstance(doc, dict):
         for key in ("instances", "inputs", "data"):
             if key in doc:
@@ -106,6 +111,8 @@ def _as_array(value: Any, spec: TensorSpec) -> np.ndarray:
         raise RequestError(422, f"input {spec.name}: dtype {arr.dtype} given, the model wants {want.name}")
     try:
         arr = np.asarray(value)
+    except RecursionError:
+        raise RequestError(422, f"input {spec.name}: nested too deeply") from None
     except (ValueError, TypeError):
         raise RequestError(422, f"input {spec.name}: ragged nested lists; every row must have the same length") \
             from None
@@ -162,10 +169,10 @@ def encode(outputs: Sequence[np.ndarray], names: Sequence[str], accept: str | No
     kinds = [media_type(a) for a in (accept or "").split(",") if a.strip()]
     if not kinds or any(k in (JSON, "*/*", "application/*") for k in kinds):
         if len(outputs) == 1:
-            doc: dict[str, Any] = {"predictions": np.asarray(outputs[0]).tolist()}
+            doc: dict[str, Any] = {"predictions": _json_values(outputs[0])}
         else:
-            doc = {"outputs": {n: np.asarray(o).tolist() for n, o in zip(names, outputs)}}
-        return json.dumps(doc, separators=(",", ":")).encode(), JSON
+            doc = {"outputs": {n: _json_values(o) for n, o in zip(names, outputs)}}
+        return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode(), JSON
     if any(k in _NPY_ALIASES for k in kinds):
         if len(outputs) != 1:
             raise RequestError(406, "this model has several outputs: ask for application/json")
@@ -175,7 +182,16 @@ def encode(outputs: Sequence[np.ndarray], names: Sequence[str], accept: str | No
     raise RequestError(406, f"cannot answer as {', '.join(kinds)}: accept {JSON} or {NPY}")
 
 
+def _json_values(out: Any) -> Any:
+    """Nested lists for JSON; NaN and infinities become null (JSON has no such numbers; NPY keeps them)."""
+    arr = np.asarray(out)
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        arr = np.where(np.isfinite(arr), arr, None)
+    return arr.tolist()
+
+
 def encode_npy(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
     return buf.getvalue()
+

@@ -3,14 +3,28 @@
 ``serve_in_thread(app)`` binds 127.0.0.1 on a free port by default and
 returns once the server accepts connections. ``RunningServer.stop()`` shuts
 down gracefully: uvicorn stops accepting, lets requests in flight finish (up to
-``graceful_s``), then runs the app's lifespan shutdown. Each connection is
-served by the event loop independently, so a slow client holds only its own
-connection; idle keep-alive connections are closed after ``keep_alive_s``, and
-the app bounds how long a request body may take to arrive.
+``graceful_s``), then runs the app's lifespan shutdown; :meth:`RunningServer.wait`
+does that on Ctrl+C and on SIGTERM (how SageMaker and Docker stop a container).
+
+Each connection is served by the event loop independently, so a slow client
+holds only its own connection. What a client may hold:
+
+- a connection that has not sent a whole request head within ``header_timeout_s``
+  (counted from when it opened or got its last answer) is closed, whether it
+  sends nothing or trickles a byte at a time (slowloris); idle keep-alive
+  connections are closed after ``keep_alive_s``; a request head is at most
+  ``max_header_bytes`` (larger: 400);
+- at most ``max_connections`` are open: one more closes the connection that has
+  waited longest without a request in progress (or the new one when all are busy);
+- at most ``max_requests`` requests run at once (more: 503 with Retry-After).
+  Open connections do not count against that, so idle or slow sockets cannot
+  starve real requests;
+- the app bounds how long a request body may take to arrive.
 """
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -48,12 +62,24 @@ class RunningServer:
             self._thread = None
 
     def wait(self) -> None:
-        """Block until the server stops (Ctrl+C stops it gracefully)."""
+        """Block until the server stops; Ctrl+C or SIGTERM stops it gracefully (requests in flight finish)."""
+        asked = threading.Event()
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, lambda *_: asked.set())
         try:
-            while self.running:
-                time.sleep(0.2)
+            while self.running and not asked.wait(0.2):
+                pass
         except KeyboardInterrupt:
+            pass
+        try:
             self.stop()
+        except KeyboardInterrupt:          # a second Ctrl+C while draining: stop now
+            if self._server is not None:
+                self._server.force_exit = True
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     def __enter__(self) -> "RunningServer":
         return self
@@ -79,18 +105,33 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _default_max_connections() -> int:
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 1000
+    return 4096 if soft == resource.RLIM_INFINITY else max(64, min(4096, soft - 128))
+
+
 def serve_in_thread(asgi_app: Any, host: str = "127.0.0.1", port: int = 0, *, keep_alive_s: int = 5,
-                    graceful_s: int = 30, limit_concurrency: int | None = 1000, log_level: str = "warning",
-                    access_log: bool = False, start_timeout_s: float = 15.0,
+                    header_timeout_s: float = 10.0, max_header_bytes: int = 16 * 1024,
+                    max_connections: int | None = None, max_requests: int = 1000, graceful_s: int = 30,
+                    log_level: str = "warning", access_log: bool = False, start_timeout_s: float = 15.0,
                     before_stop: Callable[[], None] | None = None) -> RunningServer:
     """Start ``asgi_app`` under uvicorn in a daemon thread and return when it is listening."""
     import uvicorn
 
+    from engines.serving.guards import guarded_protocol, limit_requests
+
     sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(asgi_app, host=host, port=bound_port, log_config=None, log_level=log_level,
-                            access_log=access_log, timeout_keep_alive=keep_alive_s,
-                            timeout_graceful_shutdown=graceful_s, limit_concurrency=limit_concurrency,
+    protocol = guarded_protocol(header_timeout_s, max_connections or _default_max_connections())
+    config = uvicorn.Config(limit_requests(asgi_app, max_requests), host=host, port=bound_port, log_config=None,
+                            log_level=log_level, access_log=access_log, http=protocol,
+                            timeout_keep_alive=keep_alive_s, h11_max_incomplete_event_size=max_header_bytes,
+                            timeout_graceful_shutdown=graceful_s, limit_concurrency=None,
                             lifespan="auto", server_header=False)
     server = uvicorn.Server(config)
     errors: list[BaseException] = []

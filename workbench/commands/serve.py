@@ -24,17 +24,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse numeric options out of range (nan and inf included) with one line naming the option."""
+    import math
+
     from engines.errors import WorkbenchError
+    from engines.serving.batcher import MAX_DELAY_MS
+
+    if args.max_batch < 1 or args.max_queue < 1:
+        raise WorkbenchError("--max-batch and --max-queue must be >= 1")
+    if not (math.isfinite(args.max_delay_ms) and 0 <= args.max_delay_ms <= MAX_DELAY_MS):
+        raise WorkbenchError(f"--max-delay-ms must be a number from 0 to {MAX_DELAY_MS:g}, not "
+                             f"{args.max_delay_ms:g}")
+    if not (math.isfinite(args.payload_limit_mb) and 0 < args.payload_limit_mb <= 1024):
+        raise WorkbenchError(f"--payload-limit-mb must be a number above 0 and at most 1024, not "
+                             f"{args.payload_limit_mb:g}")
+    if not 0 <= args.port <= 65535:
+        raise WorkbenchError(f"--port {args.port} is not a TCP port (0-65535)")
+    if args.threads is not None and args.threads < 1:
+        raise WorkbenchError("--threads must be >= 1")
+
+
+def run(args: argparse.Namespace) -> int:
     from engines.measure.runners import open_runner
     from engines.serving.app import start_server
     from engines.serving.target import resolve_target
 
-    if args.max_batch < 1 or args.max_queue < 1 or args.max_delay_ms < 0 or args.payload_limit_mb <= 0:
-        raise WorkbenchError("--max-batch and --max-queue must be >= 1, --max-delay-ms >= 0, "
-                             "--payload-limit-mb > 0")
-    if not 0 <= args.port <= 65535:
-        raise WorkbenchError(f"--port {args.port} is not a TCP port (0-65535)")
+    check_args(args)
     target = resolve_target(args.target, model=args.model, workspace=args.workspace)
     from engines.models.shapes import parse_input_shapes, shape_runner, shapes_text
 
@@ -47,6 +63,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"serving {target.name} ({target.format}) at {server.url}  [batching {batching}]", flush=True)
     print(f"  curl {server.url}/ping ; POST {server.url}/invocations (application/json or application/x-npy)")
     print(f"  inputs {shapes_text(runner.inputs)}")
-    print("  Ctrl+C stops (requests in flight finish first)", flush=True)
+    print("  Ctrl+C or SIGTERM stops (requests in flight finish first)", flush=True)
     server.wait()
     return 0
