@@ -81,11 +81,11 @@ def rightsize_serverless(requested_mb: int, rss_peak_bytes: int | None, model_by
                      "smaller sizes get fewer vCPUs, so re-measure latency after resizing")
 
 
-def rightsize_target(target: Any, requested_mb: int, *, catalog: Any = None,
-                     billed_ms: int | None = None) -> MemoryFit:
-    """Right-size from a target's stored metrics (``run_metrics.rss_peak``) and its file size."""
+def rightsize_target(target: Any, requested_mb: int, *, catalog: Any = None, billed_ms: int | None = None,
+                     rss_peak: int | None = None) -> MemoryFit:
+    """Right-size from a target's stored metrics (``run_metrics.rss_peak``, else ``rss_peak``) and its size."""
     metrics = getattr(target, "metrics", None) or {}
-    rss = (metrics.get("run_metrics") or {}).get("rss_peak")
+    rss = (metrics.get("run_metrics") or {}).get("rss_peak") or rss_peak
     path = getattr(target, "path", None)
     try:
         size = path.stat().st_size if path is not None and path.is_file() else None

@@ -145,3 +145,15 @@ def test_cli_bad_provider_input(tmp_path, capsys, extra, msg):
     assert main(["cost", v.id[:6], "--workspace", str(ws.root), "--no-measure"] + extra) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and msg in err
+
+
+def test_measured_figures_carry_peak_rss_to_rightsizing(tmp_path):
+    from engines.cost.rightsize import rightsize_target
+    from engines.measure.figures import _from_metrics, resolve_target
+
+    m = _from_metrics({"latency_ms": {"mean": 1.0}, "throughput": {"ips": 10.0},
+                       "run_metrics": {"rss_peak": 300 * MB}}, "measured now")
+    assert m.to_dict()["rss_peak"] == 300 * MB
+    target = resolve_target(str(tiny_onnx(tmp_path / "t.onnx")))   # a plain file: no stored metrics
+    fit = rightsize_target(target, 4096, rss_peak=m.to_dict()["rss_peak"])
+    assert fit.fit_mb == 1024 and fit.model_bytes == (tmp_path / "t.onnx").stat().st_size

@@ -86,7 +86,8 @@ def extra_sections(args: argparse.Namespace, report: dict[str, Any], target: Any
                                              onprem=onprem_spec(args))
     s = report.get("serverless")
     out["rightsize"] = rightsize_target(target, args.memory, catalog=catalog,
-                                        billed_ms=s["billed_ms"] if s else None).to_dict()
+                                        billed_ms=s["billed_ms"] if s else None,
+                                        rss_peak=report["measured"].get("rss_peak")).to_dict()
     return out
 
 
