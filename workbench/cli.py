@@ -17,6 +17,7 @@ from typing import Sequence
 # Order shown in --help. A module that is missing is simply not offered.
 COMMANDS = ["inspect", "optimize", "tune", "variants", "sweep", "serve", "loadgen", "build",
             "prices", "cost", "deploy", "samples"]
+COMMANDS.insert(COMMANDS.index("deploy") + 1, "monitor")  # workbench monitor (engines/deploy/monitor.py)
 
 EXIT_USAGE = 2
 EXIT_TERMINATED = 128 + 15

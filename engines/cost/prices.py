@@ -23,6 +23,7 @@ from engines.tasks import TaskContext, ensure_task
 
 BUNDLED = Path(__file__).resolve().parent / "prices.json"
 SERVICES = ("ec2", "sagemaker_realtime", "sagemaker_serverless", "lambda")
+SERVICES += ("gce",)  # GCP Compute Engine: engines/cost/prices_gcp.json (engines/cost/gcp.py)
 _REQUIRED = ("id", "service", "item", "price_type", "unit", "source", "as_of", "verified")
 PRICE_LIST_SOURCE = "PL"
 

@@ -41,7 +41,7 @@ class Measured:
     def to_dict(self) -> dict[str, Any]:
         return {"ips": self.ips, "batch": self.batch, "latency_ms": self.latency_ms,
                 "latency_batch": self.latency_batch, "threads": self.threads, "device": self.device,
-                "source": self.source}
+                "source": self.source, "rss_peak": self.extra.get("rss_peak")}
 
 
 def resolve_target(ref: str, *, workspace: str | os.PathLike | None = None,
@@ -57,7 +57,8 @@ def _from_metrics(metrics: dict[str, Any], source: str) -> Measured | None:
         return None
     return Measured(ips=float(tp["ips"]), batch=int(tp.get("batch") or 1), latency_ms=dict(lat),
                     threads=metrics.get("threads"), device=str(metrics.get("device") or "cpu"), source=source,
-                    latency_batch=int(metrics.get("latency_batch") or 1))
+                    latency_batch=int(metrics.get("latency_batch") or 1),
+                    extra={"rss_peak": (metrics.get("run_metrics") or {}).get("rss_peak")})
 
 
 def measure(target: Target, *, threads: int | None = None, budget_s: float = 2.0,

@@ -52,7 +52,57 @@ def register(subparsers: Any) -> None:
     p.add_argument("--checkpoint-every", type=finite, default=1.0, help="checkpoint interval in hours (default 1)")
     p.add_argument("--no-measure", action="store_true", help="fail instead of benchmarking when no figures exist")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    add_provider_args(p)
     p.set_defaults(handler=run)
+
+
+def add_provider_args(p: Any) -> None:
+    """--provider aws|gcp|onprem|all and the on-prem figures (engines/cost/providers.py, onprem.py)."""
+    g = p.add_argument_group("providers (same measured throughput on AWS, GCP and on-prem)")
+    g.add_argument("--provider", default="aws", choices=("aws", "gcp", "onprem", "all"),
+                   help="which providers to compare per 1M inferences (default aws)")
+    g.add_argument("--gcp-machine", action="append", default=[], metavar="TYPE",
+                   help="GCP machine type from the GCP catalog (repeatable; default n2-standard-4, or the GPU "
+                        "machine matching the benchmark's GPU)")
+    g.add_argument("--onprem-capex", type=float, metavar="USD", help="hardware purchase cost")
+    g.add_argument("--onprem-years", type=float, default=3.0, metavar="N", help="amortization years (default 3)")
+    g.add_argument("--onprem-watts", type=float, metavar="W", help="average power draw")
+    g.add_argument("--kwh-price", type=float, metavar="USD", help="electricity price per kWh")
+    g.add_argument("--pue", type=float, default=1.5, help="power usage effectiveness (default 1.5)")
+    g.add_argument("--utilization", type=float, default=1.0, metavar="F",
+                   help="share of hours the hardware serves inferences, (0, 1] (default 1)")
+
+
+def onprem_spec(args: argparse.Namespace) -> Any:
+    from engines.cost.onprem import OnPremSpec
+
+    given = [args.onprem_capex, args.onprem_watts, args.kwh_price]
+    if args.provider not in ("onprem", "all") and all(v is None for v in given):
+        return None
+    if any(v is None for v in given):
+        if args.provider == "onprem":
+            from engines.errors import WorkbenchError
+
+            raise WorkbenchError("--provider onprem needs --onprem-capex USD, --onprem-watts W and --kwh-price USD")
+        return None
+    return OnPremSpec(args.onprem_capex, args.onprem_years, args.onprem_watts, args.kwh_price, args.pue,
+                      args.utilization)
+
+
+def extra_sections(args: argparse.Namespace, report: dict[str, Any], target: Any, catalog: Any) -> dict[str, Any]:
+    """Provider comparison and memory right-sizing, added to the report."""
+    from engines.cost.providers import compare_providers
+    from engines.cost.rightsize import rightsize_target
+
+    out: dict[str, Any] = {}
+    if args.provider != "aws" or args.gcp_machine or onprem_spec(args) is not None:
+        out["providers"] = compare_providers(report, args.provider, gcp_machines=args.gcp_machine or None,
+                                             onprem=onprem_spec(args))
+    s = report.get("serverless")
+    out["rightsize"] = rightsize_target(target, args.memory, catalog=catalog,
+                                        billed_ms=s["billed_ms"] if s else None,
+                                        rss_peak=report["measured"].get("rss_peak")).to_dict()
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from engines.measure.figures import resolve_target
     from engines.cost.prices import load_catalog
 
+    onprem_spec(args)  # bad on-prem figures fail before any benchmark
     catalog = load_catalog()
     target = resolve_target(args.target, workspace=args.workspace, model=args.model)
     opts = CostOptions(avg_rps=args.rps, peak_rps=args.peak_rps if args.peak_rps is not None else 10 * args.rps,
@@ -78,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         report["spot_finetune"] = spot_finetune(catalog, args.finetune_instance, args.finetune_hours,
                                                 interruption_rate=args.interruption_rate,
                                                 checkpoint_interval_h=args.checkpoint_every)
+    report.update(extra_sections(args, report, target, catalog))
     if args.json:
         json.dump(report, sys.stdout, indent=1, default=str)
         print()
@@ -123,5 +175,34 @@ def report_lines(r: dict[str, Any]) -> list[str]:
     lines.append(gpu_vs_cpu_sentence(r["gpu_vs_cpu"]))
     if r.get("spot_finetune"):
         lines.append(spot_finetune_sentence(r["spot_finetune"]))
+    lines += provider_lines(r)
     lines.append(f"Catalog: {r['catalog']['origin']} as of {r['catalog']['as_of']}")
+    return lines
+
+
+def provider_lines(r: dict[str, Any]) -> list[str]:
+    from engines.cost.report import usd
+
+    lines: list[str] = []
+    rs = r.get("rightsize")
+    if rs and rs.get("warning"):
+        saving = f"; saves {usd(rs['saving_per_1m'])} per 1M" if rs.get("saving_per_1m") else ""
+        lines.append(f"WARNING memory: {rs['warning']}{saving} ({rs['note']})")
+    elif rs:
+        lines.append(f"Memory {rs['requested_mb']} MB: " + (f"fits ({rs['note']})" if rs.get("fit_mb") else rs["note"]))
+    pv = r.get("providers")
+    if pv:
+        lines += ["", f"{'provider':8} {'machine':30} {'inf/s':>9} {'$/h':>8} {'$/1M':>10} {'$/month':>10} "
+                      f"{'break-even':>10}  price"]
+        for row in pv["rows"]:
+            be = "—" if row["break_even_rps"] is None else f"{row['break_even_rps']:.2f}/s"
+            lines.append(f"{row['provider']:8} {row['item']:30} {row['ips']:>9.1f} {row['usd_per_hour']:>8.4f} "
+                         f"{usd(row['cost_per_1m']):>10} {usd(row['monthly_always_on']):>10} {be:>10}  "
+                         f"{row['price_label']}")
+        for row in pv["rows"]:
+            lines.append(f"  {row['provider']} {row['item']}: {row['note']}; {row['price_basis']}")
+        if pv.get("serverless_per_1m") is not None:
+            lines.append(f"  serverless per 1M: {usd(pv['serverless_per_1m'])}; break-even = avg req/s where "
+                         "serverless costs the same as the machine always on")
+        lines += [f"  {n}" for n in pv["notes"]]
     return lines
