@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from engines.errors import WorkbenchError
@@ -292,7 +292,3 @@ def spot_finetune(catalog: Any, instance: str, job_hours: float, *, interruption
             "expected_interruptions": expected * interruption_rate,
             "on_demand_cost": od_cost, "spot_cost": spot_cost, "saving": 1.0 - spot_cost / od_cost if od_cost else 0.0,
             "on_demand_price": od.to_dict(), "spot_price": spot.to_dict(), "label": "estimate (derived spot price)"}
-
-
-def report_dict(obj: Any) -> Any:
-    return asdict(obj) if hasattr(obj, "__dataclass_fields__") else obj

@@ -23,7 +23,6 @@ from engines.models.model_info import TensorSpec
 
 JSON = "application/json"
 NPY = "application/x-npy"
-CONTENT_TYPES = (JSON, NPY)
 _NPY_ALIASES = {NPY, "application/npy", "application/x-numpy"}
 ACCEPTED_TYPES = frozenset({JSON} | _NPY_ALIASES)
 
@@ -159,11 +158,6 @@ def _dims_fit(shape: Sequence[int], want: Sequence[Any]) -> bool:
     return all(not isinstance(w, int) or w <= 0 or w == s for s, w in zip(shape, want))
 
 
-def batch_rows(feeds: dict[str, np.ndarray]) -> int:
-    first = next(iter(feeds.values()), None)
-    return int(first.shape[0]) if first is not None and first.ndim else 1
-
-
 def encode(outputs: Sequence[np.ndarray], names: Sequence[str], accept: str | None) -> tuple[bytes, str]:
     """Outputs -> (body, content type) following the ``Accept`` header (JSON by default)."""
     kinds = [media_type(a) for a in (accept or "").split(",") if a.strip()]
@@ -194,4 +188,3 @@ def encode_npy(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
     return buf.getvalue()
-
