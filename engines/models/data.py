@@ -76,6 +76,12 @@ def validate_data(dataset: Dataset, model_info: ModelInfo, input_index: int = 0)
         raise DataError(f"{model_info.name} declares no inputs to check the data against")
     spec: TensorSpec = model_info.inputs[input_index]
     x = dataset.x
+    for name, arr in (("x", x), ("y", dataset.y)):
+        if arr is not None and np.issubdtype(np.asarray(arr).dtype, np.floating):
+            bad = int(np.count_nonzero(~np.isfinite(arr)))
+            if bad:
+                raise DataError(f"data array '{name}' holds {bad} NaN/Inf value(s): clean or drop those samples "
+                                "before measuring with it")
     data_shape = ("N",) + tuple(x.shape[1:])
     expect = spec.shape_text().replace(" ", "")
     if spec.dtype == "unknown" or spec.shape == ("?",):
