@@ -65,8 +65,7 @@ def test_paired_rounds_interleave_and_a_busy_machine_gets_more_rounds():
     assert timed[:3] == ["a", "a", "a"] and "b" in timed[3:7]
     busy = LoadCheck(load1=9.0, cores=2, steal_pct=0.0, busy=True, message="the machine is busy")
     calls2 = {"a": lambda: None, "b": lambda: None}
-    t2 = time_paired(calls2, "a", rounds=4, iterations=1, warmup=0, load=True) if False else None
-    t2 = time_paired(calls2, "a", rounds=paired.rounds_for(busy, 4), iterations=1, warmup=0, load=busy)
+    t2 = time_paired(calls2, "a", rounds=4, iterations=1, warmup=0, load=busy)
     assert t2.rounds == 8 and t2.load.busy and t2.record("b")["load_warning"] == "the machine is busy"
     assert t2.measured["threads"] is None and t2.measured["machine"] == paired.machine_id()
 
