@@ -29,7 +29,7 @@ from engines.workspace import Variant
 
 FINALISTS = 3   # qualifying variants re-timed side by side with the baseline before recommending
 RACE_ROUNDS = 7
-TIE = 0.03      # latencies within 3% are a tie (noise): the more faithful variant wins
+TIE = 0.03      # a lead whose interval's low end is under 3% is a tie: the more faithful, simpler variant wins
 
 FAST_INT8 = Recipe(quant="int8-static", quant_format="qdq", per_channel=True, activation_type="u8",
                    weight_type="s8", calibration="minmax")
@@ -190,7 +190,7 @@ def pick_separated(variants: list[Variant], timing: Any, key: str) -> tuple[Vari
             tied.append(v)
             continue
         r = ratio_interval(rounds[v.id] / rounds[fastest.id])   # > 1: fastest is faster than v
-        if r.low <= 1.0:
+        if r.low <= 1.0 + TIE:   # not separated, or separated by less than a practical difference
             tied.append(v)
     choice = max(tied, key=lambda v: (_quality_tuple(v, key), -complexity(v), -(v.metrics.get("size_bytes") or 0)))
     note = None
