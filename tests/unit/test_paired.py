@@ -264,3 +264,37 @@ def test_labels_outside_the_models_classes_are_refused_before_any_work(tiny, tmp
     with pytest.raises(DataError, match=r"labels y range 0..12 but the model's output 'output' has 10 classes"):
         open_context(path, data=tmp_path / "bad.npz", workspace=tmp_path / "ws")
     assert not (tmp_path / "ws" / "variants").exists()
+
+
+def test_tflite_conversion_is_compared_with_the_keras_source_run_in_tensorflow(tmp_path):
+    pytest.importorskip("tensorflow")
+    import keras
+
+    from engines.optimize import stages
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 1))
+    out = keras.layers.Dense(10)(keras.layers.Flatten()(keras.layers.Conv2D(4, 3, activation="relu")(inp)))
+    src = tmp_path / "tiny.keras"
+    keras.Model(inp, out).save(src)
+    x = digits_x(16).transpose(0, 2, 3, 1)
+    ctx = open_context(src, data=(x, None), workspace=tmp_path / "ws", measure=FAST)
+    base = ensure_baseline(ctx)
+    expect = keras.models.load_model(src)(x).numpy()
+    np.testing.assert_allclose(ctx._reference, expect, rtol=1e-5, atol=1e-5)   # the original, not the .tflite
+    fid = base.metrics["fidelity"]
+    assert fid["nan_inf"] == 0 and fid["cosine"] > 0.999 and fid["max_abs_err"] > 0.0   # a real comparison
+    assert stages.original_outputs(ctx).shape == (16, 10)
+
+
+def test_engine_from_a_variant_is_compared_with_the_original_and_its_parent(tiny, tmp_path):
+    from engines.build.builder import BuildOptions, build_engine, describe
+
+    path, data = tiny
+    ctx = open_context(path, data=data, workspace=tmp_path / "ws", measure=FAST)
+    v = apply_recipe(ctx, Recipe(quant="int8-static", calib_samples=16)).variant
+    eng = build_engine(ctx.workspace, v, "ort", "int8", data=(ctx.x, ctx.y),
+                       options=BuildOptions(bench_iterations=14, bench_budget_s=0.2, timeout_s=120))
+    card = describe(eng)
+    assert card["fidelity_reference"] == "baseline" and card["fidelity_vs_parent"]["top1_agreement"] is not None
+    assert eng.metrics["paired"]["reference"] == v.id and card["speedup_interval"] and card["measured"]["threads"]
