@@ -49,6 +49,9 @@ def card_table(c: dict[str, Any]) -> Table:
     if c.get("layers") is not None:
         t.add_row("layers", f"{c['layers']} ({', '.join(f'{k} {v}' for k, v in (c.get('precisions') or {}).items())})")
     speed = f" ({c['speedup_p50']:.2f}x)" if c.get("speedup_p50") else ""
+    iv = c.get("speedup_interval")
+    if speed and iv:
+        speed = f" ({c['speedup_p50']:.2f}x [{iv[0]:.2f}-{iv[1]:.2f}]{', within noise' if c.get('speedup_within_noise') else ''})"
     t.add_row("p50", f"{_ms(c.get('latency_ms'))} vs {_ms(src.get('latency_ms'))}{speed}")
     eager = c.get("eager") or {}
     if eager:
@@ -61,7 +64,12 @@ def card_table(c: dict[str, Any]) -> Table:
     if fid:
         agree = fid.get("top1_agreement")
         t.add_row("fidelity", (f"top-1 {agree:.2%}, " if agree is not None else "")
-                  + f"cos {fid.get('cosine', 0):.5f}, max err {fid.get('max_abs_err', 0):.2g}")
+                  + f"cos {fid.get('cosine', 0):.5f}, max err {fid.get('max_abs_err', 0):.2g}"
+                  + (f" vs original {c['fidelity_reference']}" if c.get("fidelity_vs_parent") else ""))
+    parent = c.get("fidelity_vs_parent") or {}
+    if parent:
+        pa = parent.get("top1_agreement")
+        t.add_row("vs parent", (f"top-1 {pa:.2%}, " if pa is not None else "") + f"cos {parent.get('cosine', 0):.5f}")
     if c.get("accuracy") is not None:
         t.add_row("accuracy", f"{c['accuracy']:.2%}")
     for note in c.get("notes") or []:

@@ -37,7 +37,6 @@ QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 QOPERATOR_OPS = {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear",
                  "MatMulIntegerToFloat", "QGemm", "QLinearAdd"}
 RANDOM_SAMPLES = 32
-BENCH_ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class BuildOptions:
     memory_limit_mb: int | None = None  # address-space cap of the build process (ort, aoti)
     bench_iterations: int = 200
     bench_budget_s: float = 2.0
-    threads: int | None = None          # inference threads for the measurements (default: up to 2)
+    threads: int | None = None          # inference threads for the measurements (default: the cores available)
     trust_pickle: bool = False
     engine_options: dict[str, Any] = field(default_factory=dict)  # backend-specific (openvino: hint, streams)
 
@@ -173,16 +172,20 @@ def build_engine(workspace: Workspace, variant: Variant | str, backend: str, pre
     x, y = _dataset(data)
     name = _name(backend, precision, opts)
 
+    base = workspace.baseline()
+    original = (base, workspace.model_path(base)) if base is not None and base.id != source.id else None
+
     def build(folder: Path) -> dict[str, Any]:
         if keras_src is None:
-            return _build_and_measure(folder, backend, precision, opts, source, src_path, torch_src, x, y, task)
+            return _build_and_measure(folder, backend, precision, opts, source, src_path, torch_src, x, y, task,
+                                      original=original)
         from engines.models.export_keras import keras_to_onnx
 
         onnx_src = folder / ".keras-source.onnx"
         conv = keras_to_onnx(keras_src, onnx_src)
         try:
             done = _build_and_measure(folder, backend, precision, opts, source, src_path, torch_src, x, y, task,
-                                      build_src=onnx_src)
+                                      build_src=onnx_src, original=original)
         finally:
             onnx_src.unlink(missing_ok=True)
         done["extra"]["converted"] = conv
@@ -222,7 +225,8 @@ def _torch_source(model_path: str | os.PathLike | None) -> Path:
 
 def _build_and_measure(folder: Path, backend: str, precision: str, opts: BuildOptions, source: Variant,
                        src_path: Path, torch_src: Path | None, x: np.ndarray | None, y: np.ndarray | None,
-                       task: TaskContext, build_src: Path | None = None) -> dict[str, Any]:
+                       task: TaskContext, build_src: Path | None = None,
+                       original: tuple[Variant, Path] | None = None) -> dict[str, Any]:
     out = folder / ENGINE_FILES[backend]
     fmt = ENGINE_FORMATS[backend]
     t0 = time.perf_counter()
@@ -251,7 +255,7 @@ def _build_and_measure(folder: Path, backend: str, precision: str, opts: BuildOp
         extra[backend] = report
     extra["build_s"] = round(time.perf_counter() - t0, 3)
     task.report(0.6, "comparing outputs with the source")
-    metrics = _measure(out, fmt, source, src_path, opts, x, y, extra, task.sub(0.6, 1.0), torch_src)
+    metrics = _measure(out, fmt, source, src_path, opts, x, y, extra, task.sub(0.6, 1.0), torch_src, original)
     metrics["build_s"] = extra["build_s"]
     return {"file": out.name, "format": fmt, "metrics": metrics, "extra": extra}
 
@@ -306,10 +310,12 @@ def _build_trt(src: Path, out: Path, precision: str, opts: BuildOptions, task: T
 
 def _measure(engine: Path, fmt: str, source: Variant, src_path: Path, opts: BuildOptions, x: np.ndarray | None,
              y: np.ndarray | None, extra: dict[str, Any], task: TaskContext,
-             torch_src: Path | None = None) -> dict[str, Any]:
-    from engines.measure.evaluate import evaluate_model
-    from engines.measure.speed import measure_speed
+             torch_src: Path | None = None, original: tuple[Variant, Path] | None = None) -> dict[str, Any]:
+    """Fidelity against the ORIGINAL model (the workspace baseline; also against the source variant where that
+    differs), then source and engine timed interleaved in the same rounds (a paired speedup with its interval)."""
+    from engines.measure.evaluate import evaluate_model, fidelity
     from engines.measure.runners import example_feeds, open_runner
+    from engines.measure.speed import measure_paired
 
     lo, opt, hi = opts.profile
     if x is None:
@@ -317,50 +323,54 @@ def _measure(engine: Path, fmt: str, source: Variant, src_path: Path, opts: Buil
         x = example_feeds(spec[:1], batch=RANDOM_SAMPLES, seed=0)[spec[0].name]
         extra.setdefault("notes", []).append(f"no data: fidelity measured on {RANDOM_SAMPLES} random inputs")
     eval_batch = min(64, hi)
-    _, ref = evaluate_model(src_path, source.format, x, batch_size=eval_batch, threads=opts.threads,
-                            task=_labelled(task, 0.0, 0.1, "source outputs"))
-    metrics, _ = evaluate_model(engine, fmt, x, y=y, reference=ref, batch_size=eval_batch, threads=opts.threads,
-                                task=_labelled(task, 0.1, 0.2, "engine outputs"))
-    kw = dict(data=x, throughput_batch=opt, iterations=opts.bench_iterations, budget_s=opts.bench_budget_s,
-              warmup=5, threads=opts.threads)
-    # source and engine alternate (S E S E) and each keeps its better round: on a shared machine the
-    # first thing timed is often slowed by frequency ramp-up or a neighbour, which must not decide the ratio
-    best: dict[str, dict[str, Any]] = {}
-    step = 0.8 / (2 * BENCH_ROUNDS)
-    for r in range(BENCH_ROUNDS):
-        for who, path, f, dev in (("source", src_path, source.format, "cpu"), ("engine", engine, fmt, opts.device)):
-            start = 0.2 + step * (2 * r + (who == "engine"))
-            got = measure_speed(path, f, device=dev, task=_labelled(task, start, start + step,
-                                                                    f"timing {who} (round {r + 1})"), **kw)
-            if who not in best or got["latency_ms"]["p50"] < best[who]["latency_ms"]["p50"]:
-                best[who] = got
+    src_metrics, src_out = evaluate_model(src_path, source.format, x, batch_size=eval_batch, threads=opts.threads,
+                                          task=_labelled(task, 0.0, 0.1, "source outputs"), who=source.name)
+    ref, ref_name = src_out, source.name
+    if original is not None:
+        base, base_path = original
+        _, ref = evaluate_model(base_path, base.format, x, batch_size=eval_batch, threads=opts.threads,
+                                task=_labelled(task, 0.1, 0.15, "original outputs"), who=base.name)
+        ref_name = base.name
+    if src_metrics.get("degenerate") and original is None:
+        extra.setdefault("notes", []).append(src_metrics["degenerate"])
+    metrics, eng_out = evaluate_model(engine, fmt, x, y=y, reference=ref, batch_size=eval_batch,
+                                      threads=opts.threads, task=_labelled(task, 0.15, 0.2, "engine outputs"),
+                                      who="the engine")
+    metrics["fidelity_reference"] = ref_name
+    if original is not None:   # vs the variant it was built from, shown beside the figure vs the original
+        metrics["fidelity_vs_parent"] = fidelity(src_out, eng_out).to_dict()
+    timed = measure_paired({"source": (src_path, source.format), "engine": (engine, fmt)}, "source",
+                           threads=opts.threads, data=x, throughput_batch=opt, iterations=opts.bench_iterations,
+                           budget_s=opts.bench_budget_s, warmup=5, devices={"engine": opts.device},
+                           task=_labelled(task, 0.2, 1.0, "timing source and engine, interleaved"))
     if torch_src is not None:  # AOTI: also the same PyTorch model run eagerly, in the same conditions
         extra["eager_speed"] = _eager_speed(torch_src, engine, x, opts, task)
-    metrics.update(best["engine"])
-    p50, src_p50 = best["engine"]["latency_ms"]["p50"], best["source"]["latency_ms"]["p50"]
-    extra["source_speed"] = best["source"]
-    extra["speedup_p50"] = float(src_p50 / p50) if p50 > 0 else None
-    extra["bench_rounds"] = BENCH_ROUNDS
+    metrics.update(timed["engine"])
+    metrics["paired"]["reference"] = source.id
+    extra["source_speed"] = timed["source"]
+    speed = metrics["paired"]["speedup"]
+    extra["speedup_p50"] = speed["value"]
+    extra["speedup_interval"] = speed["interval"]
+    extra["speedup_within_noise"] = speed["within_noise"]
+    extra["bench_rounds"] = metrics["paired"]["rounds"]
     return metrics
 
 
 def _eager_speed(torch_src: Path, package: Path, x: np.ndarray, opts: BuildOptions,
                  task: TaskContext) -> dict[str, Any]:
-    """Batch-1 latency of eager PyTorch and of the AOTI package, timed alternately in one process."""
-    from engines.measure.harness import benchmark
+    """Batch-1 latency of eager PyTorch and of the AOTI package, timed interleaved in one process."""
+    from engines.measure.paired import runner_calls, time_paired
     from engines.build.aoti import AotiRunner, EagerRunner
 
     aoti = AotiRunner(package, threads=opts.threads)
     eager = EagerRunner(torch_src, aoti.inputs, threads=opts.threads, trust_pickle=opts.trust_pickle)
     feeds = {aoti.inputs[0].name: np.ascontiguousarray(x[:1])}
-    best: dict[str, float] = {}
-    for _ in range(BENCH_ROUNDS):
-        for who, runner in (("eager", eager), ("aoti", aoti)):
-            task.check()
-            res = benchmark(runner, feeds, warmup=5, iterations=opts.bench_iterations, budget_s=opts.bench_budget_s)
-            best[who] = min(best.get(who, float("inf")), res.latency_ms["p50"])
-    return {"eager_p50_ms": best["eager"], "aoti_p50_ms": best["aoti"],
-            "speedup_vs_eager": float(best["eager"] / best["aoti"]) if best["aoti"] > 0 else None}
+    t = time_paired(runner_calls({"eager": eager, "aoti": aoti}, {"eager": feeds, "aoti": feeds}), "eager",
+                    iterations=max(3, opts.bench_iterations // 7), round_budget_s=opts.bench_budget_s / 7,
+                    threads=opts.threads, task=task)
+    r = t.ratios["aoti"]
+    return {"eager_p50_ms": t.latency_ms["eager"]["p50"], "aoti_p50_ms": t.latency_ms["aoti"]["p50"],
+            "speedup_vs_eager": r.value, "speedup_interval": [r.low, r.high], "within_noise": r.within_noise}
 
 
 def _labelled(task: TaskContext, start: float, end: float, label: str) -> TaskContext:
@@ -417,7 +427,9 @@ def describe(v: Variant) -> dict[str, Any]:
         "accuracy": m.get("accuracy"), "fidelity": m.get("fidelity"),
         "source": {"id": e.get("source_id"), "name": e.get("source_name"),
                    "latency_ms": (e.get("source_speed") or {}).get("latency_ms")},
-        "speedup_p50": e.get("speedup_p50"),
+        "speedup_p50": e.get("speedup_p50"), "speedup_interval": e.get("speedup_interval"),
+        "speedup_within_noise": e.get("speedup_within_noise"), "measured": m.get("measured"),
+        "fidelity_reference": m.get("fidelity_reference"), "fidelity_vs_parent": m.get("fidelity_vs_parent"),
         "eager": e.get("eager_speed"),
         "nodes": [fus.get("nodes_before"), fus.get("nodes_after")] if fus else None,
         "fusions": fus.get("fusions"), "layers": trt.get("layers"), "precisions": trt.get("precisions"),

@@ -4,6 +4,12 @@ Fidelity to the baseline is always measured (top-1 agreement, cosine
 similarity, max abs error, NaN/Inf flagged); top-1 accuracy only when labels
 exist. Models with a fixed batch dimension are fed at that size (the last
 batch padded and trimmed).
+
+Degenerate outputs are not passed off as quality: a model whose outputs hold
+NaN/Inf fails (:class:`NonFiniteOutputs`, with the count), and a reference
+that predicts one class for every input, or whose outputs barely change with
+the input, gets a warning (:func:`degenerate_warning`) that agreement with it
+means nothing on this data.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.errors import DataError
+from engines.errors import DataError, WorkbenchError
 from engines.tasks import TaskContext, ensure_task
 
 
@@ -27,6 +33,42 @@ class Fidelity:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class NonFiniteOutputs(WorkbenchError):
+    """A model produced NaN/Inf outputs on the evaluation data."""
+
+
+def count_nonfinite(outputs: np.ndarray) -> int:
+    a = np.asarray(outputs)
+    return int(np.count_nonzero(~np.isfinite(a))) if np.issubdtype(a.dtype, np.floating) else 0
+
+
+def require_finite(outputs: np.ndarray, who: str) -> None:
+    """Raise :class:`NonFiniteOutputs` naming ``who`` and the count when ``outputs`` hold NaN/Inf."""
+    bad = count_nonfinite(outputs)
+    if bad:
+        raise NonFiniteOutputs(f"{bad} NaN/Inf values in the outputs of {who} (of {np.asarray(outputs).size}) on "
+                               "the evaluation data: its figures would be meaningless")
+
+
+def degenerate_warning(outputs: np.ndarray, *, rel_tol: float = 1e-6) -> str | None:
+    """Why agreement with these (reference) outputs is meaningless here, or None when they vary normally."""
+    a = np.asarray(outputs, dtype=np.float64)
+    n = len(a) if a.ndim else 0
+    if n < 2 or not np.all(np.isfinite(a)):
+        return None
+    flat = a.reshape(n, -1)
+    scale = float(np.max(np.abs(flat))) or 1.0
+    spread = float(np.max(np.std(flat, axis=0)))
+    if spread <= rel_tol * scale:
+        return (f"the reference outputs are (nearly) the same for all {n} inputs (spread {spread:.2g}): "
+                "agreement and cosine are meaningless here; pass real data with --data")
+    pred = top1(a)
+    if pred is not None and pred.ndim == 1 and np.unique(pred).size == 1:
+        return (f"the reference predicts class {int(pred[0])} for all {n} inputs: top-1 agreement is "
+                "meaningless here; pass real data with --data (x, y)")
+    return None
 
 
 def predict(runner: Any, x: np.ndarray, *, batch_size: int = 64, task: TaskContext | None = None) -> np.ndarray:
@@ -100,13 +142,23 @@ def fidelity(reference: np.ndarray, outputs: np.ndarray) -> Fidelity:
 
 def evaluate_model(path: str | os.PathLike, fmt: str, x: np.ndarray, *, y: np.ndarray | None = None,
                    reference: np.ndarray | None = None, threads: int | None = None, batch_size: int = 64,
-                   task: TaskContext | None = None) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics ``{accuracy, fidelity, eval_samples}`` and the raw outputs (to serve as a reference)."""
+                   task: TaskContext | None = None, who: str | None = None) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics ``{accuracy, fidelity, eval_samples}`` and the raw outputs (to serve as a reference).
+
+    With ``who`` (a name for messages), NaN/Inf outputs raise :class:`NonFiniteOutputs`; without a
+    ``reference`` (this model *is* the reference) a degenerate output adds ``degenerate`` (a warning).
+    """
     from engines.measure.runners import open_runner
 
     runner = open_runner(path, fmt, threads=threads)
     outputs = predict(runner, x, batch_size=batch_size, task=task)
+    if who is not None:
+        require_finite(outputs, who)
     metrics: dict[str, Any] = {"eval_samples": int(len(x))}
+    if reference is None:
+        warn = degenerate_warning(outputs)
+        if warn:
+            metrics["degenerate"] = warn
     metrics["accuracy"] = accuracy(outputs, y) if y is not None else None
     if reference is not None:
         metrics["fidelity"] = fidelity(reference, outputs).to_dict()
@@ -114,3 +166,33 @@ def evaluate_model(path: str | os.PathLike, fmt: str, x: np.ndarray, *, y: np.nd
         metrics["fidelity"] = Fidelity(1.0 if top1(outputs) is not None else None, 1.0, 0.0,
                                        int(np.count_nonzero(~np.isfinite(outputs)))).to_dict()
     return metrics, outputs
+
+
+def tf_source_outputs(path: str | os.PathLike, x: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    """The first output of a Keras file or SavedModel folder run in TensorFlow on ``x`` (the original model,
+    the reference for its TFLite conversions)."""
+    from pathlib import Path
+
+    import tensorflow as tf
+
+    src = Path(path)
+    if src.is_dir():
+        loaded = tf.saved_model.load(str(src))
+        fn = loaded.signatures["serving_default"]
+        arg = next(iter(fn.structured_input_signature[1]))
+
+        def call(b: np.ndarray) -> np.ndarray:
+            out = fn(**{arg: tf.constant(b)})
+            return np.asarray(out[sorted(out)[0]])
+    else:
+        import keras
+
+        model = keras.models.load_model(str(src), compile=False)
+
+        def call(b: np.ndarray) -> np.ndarray:
+            out = model(b, training=False)
+            out = out[0] if isinstance(out, (list, tuple)) else out
+            return np.asarray(out)
+    outs = [call(np.ascontiguousarray(x[i:i + batch_size].astype(np.float32)))
+            for i in range(0, len(x), max(1, batch_size))]
+    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)

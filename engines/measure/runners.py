@@ -41,7 +41,10 @@ RUNNER_FACTORIES: dict[str, str] = _runner_factories()
 
 
 def default_threads() -> int:
-    return max(1, min(os.cpu_count() or 1, 2))
+    """The cores this process may run on (its CPU affinity, e.g. a container's or taskset's share)."""
+    from engines.measure.paired import available_cores
+
+    return available_cores()
 
 
 def ort_dtype(type_str: str) -> str:

@@ -262,6 +262,12 @@ def _validated(ds: Any, info: Any) -> Any:
     ds = validate_data(ds, info)
     if ds.y is not None and ds.y.ndim == 1 and not np.issubdtype(ds.y.dtype, np.integer):
         raise DataError(f"labels y have dtype {ds.y.dtype}: give integer class indices")
+    outs = getattr(info, "outputs", None) or []
+    classes = outs[0].shape[-1] if outs and outs[0].shape else None
+    if ds.y is not None and ds.y.size and np.issubdtype(ds.y.dtype, np.integer) and isinstance(classes, int) \
+            and classes > 1 and (int(ds.y.min()) < 0 or int(ds.y.max()) >= classes):
+        raise DataError(f"labels y range {int(ds.y.min())}..{int(ds.y.max())} but the model's output "
+                        f"'{outs[0].name}' has {classes} classes (0..{classes - 1}): check the labels match this model")
     return ds
 
 

@@ -27,7 +27,8 @@ from engines.workspace import Variant
 
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
-__all__ = ["MeasureOptions", "OptimizeResult", "apply_recipe", "ensure_baseline", "open_context", "reference_outputs"]
+__all__ = ["MeasureOptions", "OptimizeResult", "apply_recipe", "ensure_baseline", "open_context", "reference_outputs",
+           "retime"]
 
 
 @dataclass
@@ -91,9 +92,15 @@ def reference_outputs(ctx: OptimizeContext, baseline: Variant, task: TaskContext
         if ctx._reference is not None:
             return ctx._reference
     from engines.measure.evaluate import evaluate_model
+    from engines.optimize.context import KERAS_FORMATS
+    from engines.optimize.stages import original_outputs
 
-    _, outputs = evaluate_model(ctx.workspace.model_path(baseline), baseline.format, ctx.x, y=ctx.y,
-                                threads=ctx.threads, batch_size=ctx.measure.eval_batch, task=task)
+    if ctx.fmt in KERAS_FORMATS:  # the original Keras model, not its float TFLite conversion
+        outputs = original_outputs(ctx)
+    else:
+        _, outputs = evaluate_model(ctx.workspace.model_path(baseline), baseline.format, ctx.x, y=ctx.y,
+                                    threads=ctx.threads, batch_size=ctx.measure.eval_batch, task=task,
+                                    who="the baseline")
     with ctx._lock:
         ctx._reference = outputs
     return outputs
@@ -105,9 +112,11 @@ def _refresh_eval(ctx: OptimizeContext, v: Variant, baseline: Variant) -> Varian
         return v
     from engines.measure.evaluate import evaluate_model
 
-    ref = None if v.id == baseline.id else reference_outputs(ctx, baseline)
+    from engines.optimize.context import KERAS_FORMATS
+
+    ref = None if v.id == baseline.id and ctx.fmt not in KERAS_FORMATS else reference_outputs(ctx, baseline)
     metrics, _ = evaluate_model(ctx.workspace.model_path(v), v.format, ctx.x, y=ctx.y, reference=ref,
-                                threads=ctx.threads, batch_size=ctx.measure.eval_batch)
+                                threads=ctx.threads, batch_size=ctx.measure.eval_batch, who=v.name)
     metrics["eval_data"] = ctx.data_hash
     return ctx.workspace.update_metrics(v.id, **metrics)
 
@@ -148,11 +157,12 @@ def apply_recipe(ctx: OptimizeContext, recipe: Recipe, *, task: TaskContext | No
     base = ctx.workspace.find(Recipe().to_dict(ctx.source_hash, None))
     if final is not None and base is not None and final.status == "ok" and base.status == "ok":
         final = _refresh_eval(ctx, final, base)
-        return OptimizeResult(final, base, True, time.perf_counter() - t0, notes)
+        return OptimizeResult(final, base, True, time.perf_counter() - t0, _with_warnings(notes, base, final))
 
     has_prune = recipe.prunes
     base = ensure_baseline(ctx, task.sub(0.0, 0.2))
     base = _refresh_eval(ctx, base, base)
+    notes = _with_warnings(notes, base)
     if recipe.is_baseline:
         return OptimizeResult(base, base, False, time.perf_counter() - t0, notes)
     task.check()
@@ -174,7 +184,53 @@ def apply_recipe(ctx: OptimizeContext, recipe: Recipe, *, task: TaskContext | No
     variant = _refresh_eval(ctx, variant, base)
     if variant.status == "ok":
         task.report(1.0, f"{variant.name}: done")
-    return OptimizeResult(variant, base, cached, time.perf_counter() - t0, notes)
+    return OptimizeResult(variant, base, cached, time.perf_counter() - t0, _with_warnings(notes, base, variant))
+
+
+def _with_warnings(notes: list[str], base: Variant, variant: Variant | None = None) -> list[str]:
+    """``notes`` plus the baseline's degenerate-output warning and the variant's load warning, once each."""
+    out = list(notes)
+    for text in ((base.metrics or {}).get("degenerate"),
+                 ((variant.metrics or {}).get("paired") or {}).get("load_warning") if variant is not None else None):
+        if text and text not in out:
+            out.append(text)
+    return out
+
+
+def retime(ctx: OptimizeContext, variants: list[Variant] | None = None, *, stale_only: bool = False,
+           task: TaskContext | None = None) -> list[Variant]:
+    """Re-time variants, each interleaved with the baseline in the same run; store the new paired figures.
+
+    ``variants`` None: every ok variant of the workspace (``stale_only``: those whose figures are stale).
+    The baseline's own figure is re-timed alone. Engine variants are skipped (``workbench build`` re-times).
+    """
+    from engines.measure.paired import is_stale
+    from engines.measure.speed import measure_paired, measure_speed
+
+    task = ensure_task(task)
+    base = ensure_baseline(ctx, task.sub(0.0, 0.05))
+    pool = [v for v in (variants if variants is not None else ctx.workspace.variants())
+            if v.status == "ok" and v.kind != "engine"]
+    if stale_only:
+        pool = [v for v in pool if is_stale(v.metrics)]
+    m = ctx.measure
+    done: list[Variant] = []
+    for i, v in enumerate(pool):
+        task.check()
+        sub = task.sub(0.05 + 0.95 * i / len(pool), 0.05 + 0.95 * (i + 1) / len(pool))
+        sub.report(0.0, f"re-timing {v.name}")
+        kw = dict(threads=ctx.threads, data=ctx.x[:1], iterations=m.iterations, budget_s=m.budget_s,
+                  warmup=m.warmup, throughput_batch=m.throughput_batch, task=sub)
+        if v.id == base.id:
+            done.append(ctx.workspace.update_metrics(v.id, **measure_speed(ctx.workspace.model_path(v), v.format,
+                                                                              **kw)))
+            continue
+        got = measure_paired({"baseline": (ctx.workspace.model_path(base), base.format),
+                              "variant": (ctx.workspace.model_path(v), v.format)}, "baseline", **kw)
+        figures = dict(got["variant"])
+        figures["paired"]["reference"] = base.id
+        done.append(ctx.workspace.update_metrics(v.id, **figures))
+    return done
 
 
 def optimize(model_path: str | os.PathLike, recipe: Recipe, *, data: Any = None, workspace: Any = None,

@@ -26,20 +26,39 @@ MODEL_TFLITE = "model.tflite"
 
 
 def measure_variant(ctx: OptimizeContext, path: Path, fmt: str, task: TaskContext | None = None,
-                    reference: np.ndarray | None = None) -> tuple[dict[str, Any], np.ndarray]:
-    """Accuracy/fidelity on the context's data, then latency and throughput."""
+                    reference: np.ndarray | None = None, who: str = "the variant") -> tuple[dict[str, Any], np.ndarray]:
+    """Accuracy/fidelity on the context's data (NaN/Inf outputs fail the variant), then speed.
+
+    A variant (``reference`` given) is timed interleaved with the baseline in the same rounds, so its
+    speedup is paired and carries an interval; the baseline itself is timed alone.
+    """
     from engines.measure.evaluate import evaluate_model
-    from engines.measure.speed import measure_speed
+    from engines.measure.speed import measure_paired, measure_speed
 
     task = ensure_task(task)
     metrics, outputs = evaluate_model(path, fmt, ctx.x, y=ctx.y, reference=reference, threads=ctx.threads,
-                                      batch_size=ctx.measure.eval_batch, task=task.sub(0.0, 0.3))
+                                      batch_size=ctx.measure.eval_batch, task=task.sub(0.0, 0.3), who=who)
     metrics["eval_data"] = ctx.data_hash
     m = ctx.measure
-    metrics.update(measure_speed(path, fmt, threads=ctx.threads, data=ctx.x[:1], iterations=m.iterations,
-                                 budget_s=m.budget_s, warmup=m.warmup, throughput_batch=m.throughput_batch,
-                                 task=task.sub(0.3, 1.0)))
+    base = baseline_of(ctx) if reference is not None else None
+    if base is None:
+        metrics.update(measure_speed(path, fmt, threads=ctx.threads, data=ctx.x[:1], iterations=m.iterations,
+                                     budget_s=m.budget_s, warmup=m.warmup, throughput_batch=m.throughput_batch,
+                                     task=task.sub(0.3, 1.0)))
+        return metrics, outputs
+    got = measure_paired({"baseline": (ctx.workspace.model_path(base), base.format), "variant": (path, fmt)},
+                         "baseline", threads=ctx.threads, data=ctx.x[:1], iterations=m.iterations,
+                         budget_s=m.budget_s, warmup=m.warmup, throughput_batch=m.throughput_batch,
+                         task=task.sub(0.3, 1.0))
+    metrics.update(got["variant"])
+    metrics["paired"]["reference"] = base.id
     return metrics, outputs
+
+
+def baseline_of(ctx: OptimizeContext) -> Any:
+    """The context's stored baseline variant, or None before it is built."""
+    found = ctx.workspace.find(Recipe().to_dict(ctx.source_hash, None))
+    return found if found is not None and found.status == "ok" else None
 
 
 def _torch_example(ctx: OptimizeContext) -> tuple:
@@ -87,9 +106,26 @@ def build_baseline(ctx: OptimizeContext, folder: Path, task: TaskContext | None 
     else:
         raise UnsupportedError(f"no optimization pipeline for {ctx.fmt} models")
     task.report(0.4, "measuring the baseline")
-    metrics, outputs = measure_variant(ctx, dst, fmt, task.sub(0.4, 1.0))
+    if ctx.fmt in KERAS_FORMATS:  # the converted file is compared with the original, run in TensorFlow
+        original = original_outputs(ctx)
+        metrics, _ = measure_variant(ctx, dst, fmt, task.sub(0.4, 1.0), reference=original, who="the baseline")
+        outputs = original
+    else:
+        metrics, outputs = measure_variant(ctx, dst, fmt, task.sub(0.4, 1.0), who="the baseline")
     ctx._reference = outputs
     return {"file": dst.name, "format": fmt, "metrics": metrics, "extra": extra}
+
+
+def original_outputs(ctx: OptimizeContext) -> np.ndarray:
+    """The original Keras/SavedModel model's outputs on the context's data, run in TensorFlow."""
+    from engines.measure.evaluate import degenerate_warning, require_finite, tf_source_outputs
+
+    out = tf_source_outputs(ctx.model_path, ctx.x, batch_size=ctx.measure.eval_batch)
+    require_finite(out, f"the original model {ctx.model_path.name}")
+    warn = degenerate_warning(out)
+    if warn and warn not in ctx.notes:
+        ctx.notes.append(warn)
+    return out
 
 
 def _mask_of(module: Any) -> dict[str, Any]:
@@ -154,7 +190,7 @@ def build_pruned(ctx: OptimizeContext, recipe: Recipe, folder: Path, reference: 
         extra["export"] = {"exporter": rep_exp.exporter, "max_abs_err": rep_exp.max_abs_err}
     extra["prune"] = rep.to_dict()
     extra["note"] = rep.note
-    metrics, _ = measure_variant(ctx, dst, "onnx", task.sub(0.75, 1.0), reference)
+    metrics, _ = measure_variant(ctx, dst, "onnx", task.sub(0.75, 1.0), reference, who=recipe.label())
     if rep.macs_after:
         metrics["macs"] = rep.macs_after
     return {"file": dst.name, "format": "onnx", "metrics": metrics, "extra": extra}
@@ -215,5 +251,5 @@ def build_quantized(ctx: OptimizeContext, recipe: Recipe, parent_path: Path, par
                              task=task.sub(0.0, 0.6))
     else:
         raise UnsupportedError(f"unknown quantization mode {recipe.quant!r}")
-    metrics, _ = measure_variant(ctx, dst, fmt, task.sub(0.6, 1.0), reference)
+    metrics, _ = measure_variant(ctx, dst, fmt, task.sub(0.6, 1.0), reference, who=recipe.label())
     return {"file": dst.name, "format": fmt, "metrics": metrics, "extra": {"quant": info}}

@@ -6,8 +6,10 @@ that is fast on VNNI/AMX machines), then other formats, calibrations and
 types, dynamic INT8, FP16, INT4 for MatMul models, and structured pruning
 (with recovery) alone and combined with INT8. Every candidate is measured;
 the result is the Pareto front and one recommended variant: the fastest whose
-quality drop is within ``max_drop`` points. The baseline always qualifies, so
-the tuner never ends with nothing. Recipes already in the workspace return at
+quality drop is within ``max_drop`` points, timed against the other finalists
+in the same rounds; when its interval does not separate it from another, the
+more faithful, simpler recipe is recommended, and a note says so. The
+baseline always qualifies, so the tuner never ends with nothing. Recipes already in the workspace return at
 once, so an interrupted tune resumes where it stopped.
 """
 
@@ -27,7 +29,7 @@ from engines.workspace import Variant
 
 FINALISTS = 3   # qualifying variants re-timed side by side with the baseline before recommending
 RACE_ROUNDS = 7
-TIE = 0.03      # latencies within 3% are a tie (noise): the more faithful variant wins
+TIE = 0.03      # a lead whose interval's low end is under 3% is a tie: the more faithful, simpler variant wins
 
 FAST_INT8 = Recipe(quant="int8-static", quant_format="qdq", per_channel=True, activation_type="u8",
                    weight_type="s8", calibration="minmax")
@@ -114,18 +116,52 @@ def _latency(v: Variant) -> float:
     return float((v.metrics.get("latency_ms") or {}).get("p50") or float("inf"))
 
 
+def paired_speedup(v: Variant) -> float | None:
+    """The variant's speedup over the baseline, timed interleaved with it (None when never paired)."""
+    rec = ((v.metrics.get("paired") or {}).get("speedup") or {})
+    return rec.get("value")
+
+
+def _speed_order(v: Variant, baseline: Variant) -> tuple[float, float]:
+    """Sort key, fastest first: the paired speedup where there is one, else the stored p50 ratio."""
+    if v.id == baseline.id:
+        return (-1.0, v.metrics.get("size_bytes") or 0)
+    s = paired_speedup(v)
+    if s is None:
+        b, p = _latency(baseline), _latency(v)
+        s = b / p if p and p != float("inf") and b != float("inf") else 0.0
+    return (-float(s), v.metrics.get("size_bytes") or 0)
+
+
 def recommend(variants: list[Variant], baseline: Variant, key: str, max_drop: float) -> tuple[Variant, list[Variant]]:
     """The fastest qualifying variant (ties: smaller file); the baseline always qualifies."""
     ok = [v for v in variants if v.status == "ok" and v.id != baseline.id]
     qualifying = [baseline] + [v for v in ok if (d := quality_drop(v, baseline, key)) is not None
                                and d <= max_drop + 1e-9]
-    best = min(qualifying, key=lambda v: (_latency(v), v.metrics.get("size_bytes") or 0))
+    best = min(qualifying, key=lambda v: _speed_order(v, baseline))
     return best, qualifying
 
 
 def _quality_tuple(v: Variant, key: str) -> tuple[float, float, float]:
     fid = v.metrics.get("fidelity") or {}
-    return (quality(v, key) or 0.0, fid.get("top1_agreement") or 0.0, fid.get("cosine") or 0.0)
+    q = 1.0 if v.kind == "baseline" else (quality(v, key) or 0.0)
+    if v.kind == "baseline":
+        return (q, 1.0, 1.0)
+    return (q, fid.get("top1_agreement") or 0.0, fid.get("cosine") or 0.0)
+
+
+def complexity(v: Variant) -> int:
+    """How much a recipe changes the model: the baseline 0, one light step 1, ..., prune and quantize most."""
+    r = v.recipe or {}
+    score = 0
+    if r.get("prune_mode", "none") != "none":
+        score += 3 + (1 if r.get("recover_epochs") else 0)
+    score += {"none": 0, "fp16": 1, "int8-dynamic": 2, "int8-static": 3, "int4": 3}.get(r.get("quant", "none"), 2)
+    defaults = FAST_INT8
+    if r.get("quant") == "int8-static":
+        score += sum(r.get(f) != getattr(defaults, f) for f in
+                     ("quant_format", "per_channel", "activation_type", "weight_type", "calibration"))
+    return score
 
 
 def pick_fastest(variants: list[Variant], p50: dict[str, float], key: str, tolerance: float = TIE) -> Variant:
@@ -135,53 +171,66 @@ def pick_fastest(variants: list[Variant], p50: dict[str, float], key: str, toler
     return max(near, key=lambda v: (_quality_tuple(v, key), -(v.metrics.get("size_bytes") or 0)))
 
 
-def race(ctx: OptimizeContext, variants: list[Variant], *, rounds: int = 5, iters: int = 10,
-         task: TaskContext | None = None) -> dict[str, dict[str, float]]:
-    """Time the variants side by side (interleaved rounds, rotating order) at batch 1.
+def pick_separated(variants: list[Variant], timing: Any, key: str) -> tuple[Variant, list[Variant], str | None]:
+    """The fastest variant only where its interval separates it from the others; else the more faithful,
+    simpler one among those it cannot be told apart from.
 
-    Returns per variant the latency percentiles of all its race samples, with ``p50`` set to the median
-    over rounds of its per-round medians: figures taken in the same minutes, so a busy neighbour slows
-    all of them alike and the comparison stays fair.
+    ``timing`` is a :class:`engines.measure.paired.PairedTiming` of ``variants`` (names = ids), so every
+    pairwise ratio comes from the same rounds. Returns (choice, the tied group, a note when it was a tie).
     """
     import numpy as np
 
-    from engines.measure.harness import percentiles, time_calls
-    from engines.measure.runners import example_feeds, open_runner
+    from engines.measure.paired import ratio_interval
 
-    task = ensure_task(task)
-    # several sessions live side by side: idle threads must sleep, not spin on the cores being timed
-    runners = {v.id: open_runner(ctx.workspace.model_path(v), v.format, threads=ctx.threads,
-                                 **({"spinning": False} if v.format == "onnx" else {})) for v in variants}
+    rounds = {v.id: np.asarray(timing.round_ms[v.id]) for v in variants}
+    fastest = min(variants, key=lambda v: (timing.latency_ms[v.id]["p50"], v.metrics.get("size_bytes") or 0))
+    tied = []
+    for v in variants:
+        if v.id == fastest.id:
+            tied.append(v)
+            continue
+        r = ratio_interval(rounds[v.id] / rounds[fastest.id])   # > 1: fastest is faster than v
+        if r.low <= 1.0 + TIE:   # not separated, or separated by less than a practical difference
+            tied.append(v)
+    choice = max(tied, key=lambda v: (_quality_tuple(v, key), -complexity(v), -(v.metrics.get("size_bytes") or 0)))
+    note = None
+    if len(tied) > 1:
+        names = ", ".join(v.name for v in tied if v.id != choice.id)
+        if choice.id == fastest.id:
+            note = (f"{choice.name} is the fastest, and also the most faithful and simplest of those its "
+                    f"interval cannot separate it from ({names})")
+        else:
+            note = (f"{fastest.name} was fastest, but its interval does not separate it from {choice.name}: "
+                    f"recommending the more faithful, simpler {choice.name} (tied with: {names})")
+    return choice, tied, note
+
+
+def race(ctx: OptimizeContext, variants: list[Variant], *, rounds: int = 5, iters: int = 10,
+         task: TaskContext | None = None) -> Any:
+    """Time the variants side by side (interleaved rounds, rotating order) at batch 1, the first one the
+    reference: a :class:`engines.measure.paired.PairedTiming` keyed by variant id."""
+    from engines.measure.paired import runner_calls, time_paired
+    from engines.measure.runners import example_feeds
+    from engines.measure.speed import open_timing_runner
+
+    runners = {v.id: open_timing_runner(ctx.workspace.model_path(v), v.format, ctx.threads) for v in variants}
     feeds = {}
     for vid, r in runners.items():
         first = r.inputs[0].shape[0] if r.inputs and r.inputs[0].shape else None
         batch = first if isinstance(first, int) and first > 0 else 1
         feeds[vid] = example_feeds(r.inputs, batch=batch, data=ctx.x[:batch])
-    ids = list(runners)
-    samples: dict[str, list[np.ndarray]] = {vid: [] for vid in ids}
-    for vid in ids:
-        time_calls(lambda vid=vid: runners[vid].run(feeds[vid]), warmup=3, iterations=1, budget_s=None,
-                   min_iterations=1)
-    for r in range(rounds):
-        task.report(r / rounds, f"side-by-side race, round {r + 1}/{rounds}")
-        for vid in ids[r % len(ids):] + ids[:r % len(ids)]:
-            samples[vid].append(time_calls(lambda vid=vid: runners[vid].run(feeds[vid]), warmup=1,
-                                           iterations=iters, budget_s=None, min_iterations=1))
-    out = {}
-    for vid, s in samples.items():
-        pct = percentiles(np.concatenate(s))
-        pct["p50"] = float(np.median([np.median(a) for a in s]))
-        out[vid] = {k: pct[k] for k in ("p50", "p90", "p95", "p99", "mean")}
-    return out
+    return time_paired(runner_calls(runners, feeds), variants[0].id, rounds=rounds, iterations=iters, warmup=3,
+                       threads=ctx.threads, task=task)
 
 
 def _final_race(ctx: OptimizeContext, baseline: Variant, qualifying: list[Variant], key: str, notes: list[str],
                 task: TaskContext) -> tuple[Variant | None, dict[str, float]]:
     """Re-time the fastest qualifying variants (and the fast U8/S8 recipe) with the baseline; pick one.
 
-    The raced latencies replace the ones stored at build time (measured minutes apart, under other load).
+    The raced figures replace the ones stored at build time, each paired with the baseline in this race.
     """
-    finalists = sorted((v for v in qualifying if v.id != baseline.id), key=_latency)[:FINALISTS]
+    finalists = sorted((v for v in qualifying if v.id != baseline.id), key=lambda v: _speed_order(v, baseline))
+    finalists = finalists[:FINALISTS]
     favourite = ctx.workspace.find(FAST_INT8.to_dict(ctx.source_hash, ctx.data_hash))
     if favourite is not None and favourite in qualifying and all(v.id != favourite.id for v in finalists):
         finalists.append(favourite)   # the recipe known to be fast on VNNI/AMX always gets a fair race
@@ -191,13 +240,28 @@ def _final_race(ctx: OptimizeContext, baseline: Variant, qualifying: list[Varian
     its = max(3, min(20, ctx.measure.iterations // 10))
     field_ = [baseline] + finalists
     timed = race(ctx, field_, rounds=RACE_ROUNDS, iters=its, task=task.sub(0.97, 1.0))
+    if timed.load is not None and timed.load.message:
+        notes.append(timed.load.message)
     for v in field_:
-        ctx.workspace.update_metrics(v.id, latency_ms=timed[v.id], latency_source="side-by-side race (auto-tune)")
-    p50 = {vid: t["p50"] for vid, t in timed.items()}
-    b = p50[baseline.id]
-    notes.append("final side-by-side race (p50 ms, speedup): " + "; ".join(
-        f"{v.name} {p50[v.id]:.3g} ({b / p50[v.id]:.2f}x)" for v in field_))
-    return pick_fastest(field_, p50, key), p50
+        lat = {k: timed.latency_ms[v.id][k] for k in ("p50", "p90", "p95", "p99", "mean")}
+        figures: dict[str, Any] = {"latency_ms": lat, "latency_source": "side-by-side race (auto-tune)",
+                                   "measured": dict(timed.measured)}
+        if v.id != baseline.id:
+            figures["paired"] = timed.record(v.id, baseline.id)
+        ctx.workspace.update_metrics(v.id, **figures)
+    p50 = {vid: t["p50"] for vid, t in timed.latency_ms.items()}
+    notes.append("final side-by-side race (p50 ms, speedup [95% interval]): " + "; ".join(
+        f"{v.name} {p50[v.id]:.3g}" + ("" if v.id == baseline.id else f" ({_ratio_text(timed.ratios[v.id])})")
+        for v in field_))
+    choice, _, note = pick_separated(field_, timed, key)
+    if note:
+        notes.append(note)
+    return choice, p50
+
+
+def _ratio_text(r: Any) -> str:
+    noise = ", within noise" if r.within_noise else ""
+    return f"{r.value:.2f}x [{r.low:.2f}-{r.high:.2f}]{noise}"
 
 
 def tune(ctx: OptimizeContext, *, max_drop: float = 1.0, budget_s: float = 300.0, pruning: bool = True,

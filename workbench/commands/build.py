@@ -167,6 +167,15 @@ def print_card(c: dict[str, Any], out: Any = None) -> None:
     lines.append(f"  fidelity   top-1 agreement {agree:.2%}, cosine {fid.get('cosine', 0):.6f}, "
                  f"max abs err {fid.get('max_abs_err', 0):.3g}" if agree is not None else
                  f"  fidelity   cosine {fid.get('cosine', 0):.6f}, max abs err {fid.get('max_abs_err', 0):.3g}")
+    parent = c.get("fidelity_vs_parent") or {}
+    if parent:   # the figure above is against the original model; this one against the variant built from
+        pa = parent.get("top1_agreement")
+        lines.append(f"  (above: vs the original {c.get('fidelity_reference')}); vs parent "
+                     + (f"top-1 {pa:.2%}, " if pa is not None else "") + f"cosine {parent.get('cosine', 0):.6f}")
+    if c.get("speedup_interval"):
+        lo, hi = c["speedup_interval"]
+        lines.append(f"  speedup    {_x(c.get('speedup_p50'))} [{lo:.2f}-{hi:.2f}] over rounds timed interleaved"
+                     + (", within noise" if c.get("speedup_within_noise") else ""))
     if c.get("accuracy") is not None:
         lines.append(f"  accuracy   {c['accuracy']:.2%}")
     if c.get("nodes"):

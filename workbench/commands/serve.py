@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-batching", action="store_true", help="run every request on its own")
     p.add_argument("--max-queue", type=int, default=256, help="requests waiting before 429 answers")
     p.add_argument("--payload-limit-mb", type=float, default=4.0, help="largest request body (default 4 MB)")
-    p.add_argument("--threads", type=int, help="inference threads (default: up to 2)")
+    p.add_argument("--threads", type=int, help="inference threads (default: the cores available to this process)")
     p.set_defaults(handler=run)
 
 

@@ -121,7 +121,7 @@ def table_rows(session: "Session") -> tuple[list[dict[str, Any]], str]:
     key = quality_key(vs)
     front = pareto_ids(vs, key)
     base = ws.baseline()
-    return [variant_row(v, base, key, front) for v in vs], key
+    return [variant_row(v, base, key, front, ws) for v in vs], key
 
 
 def chart_points(rows: list[dict[str, Any]], key: str, axis: str) -> list[dict[str, Any]]:
