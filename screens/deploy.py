@@ -20,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from screens.base import WorkbenchScreen
+from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
 
@@ -34,6 +35,10 @@ ROWS = [
     [("role_arn", "role ARN", "", "w1fr")],
     [("bucket", "S3 bucket", "", "w24"), ("endpoint_url", "endpoint URL", "", "w1fr")],
 ]
+
+# number fields: (minimum, optional, the mode they belong to); a field of the other mode is not checked
+NUMERIC = {"max_concurrency": (1, False, "serverless"), "provisioned": (0, True, "serverless"),
+           "initial_count": (1, False, "realtime"), "target_invocations": (1, False, "realtime")}
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -99,13 +104,19 @@ class DeployScreen(WorkbenchScreen):
                 with Horizontal(classes="dp-row"):
                     for key, label, default, width in row:
                         yield Label(label, classes="dp-label")
-                        yield Input(form.get(key, default), id=f"dp-{key}", compact=True, classes=width,
-                                    placeholder="auto" if key == "name" else "")
+                        if key in NUMERIC:
+                            low, optional, _ = NUMERIC[key]
+                            yield NumberField(form.get(key, default), name=label.split(": ")[-1], minimum=low,
+                                              optional=optional, id=f"dp-{key}", classes=width)
+                        else:
+                            yield Input(form.get(key, default), id=f"dp-{key}", compact=True, classes=width,
+                                        placeholder="auto" if key == "name" else "")
             with Horizontal(classes="dp-row", id="dp-buttons"):
                 yield Button("Plan", id="dp-plan-btn", compact=True, variant="primary", tooltip="dry run (p)")
                 yield Button("Local check", id="dp-local-btn", compact=True, tooltip="serve the package here (l)")
                 yield Button("Deploy", id="dp-deploy-btn", compact=True, variant="warning", tooltip="deploy (d)")
                 yield Button("Teardown", id="dp-teardown-btn", compact=True, variant="error", tooltip="remove (t)")
+            yield FieldErrors(id="dp-errors")   # under the buttons: showing it moves no button
             yield TaskPanel("Idle: plan first (p)", id="dp-task")
             yield Static(state.get("plan_text", "No plan yet: press p for the dry run (nothing is created)."),
                          id="dp-plan", markup=False)
@@ -135,16 +146,47 @@ class DeployScreen(WorkbenchScreen):
         self.state[f"{ident}_text"] = text
         self.query_one(f"#dp-{ident}", Static).update(text)
 
+    def on_mount(self) -> None:
+        self._relevant_fields()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "dp-mode":
+            self._relevant_fields()
+
+    def _relevant_fields(self) -> None:
+        """Only the chosen mode's fields are editable and checked."""
+        if not self.query("#dp-mode"):
+            return
+        mode = str(self.query_one("#dp-mode", Select).value)
+        for key, (_, _, belongs) in NUMERIC.items():
+            self.query_one(f"#dp-{key}", NumberField).disabled = belongs != mode
+        self.query_one("#dp-memory_mb", Select).disabled = mode != "serverless"
+        self.check_fields()
+
+    async def refresh_body(self) -> None:
+        await super().refresh_body()
+        self._relevant_fields()
+
+    def _form_ok(self) -> bool:
+        problems = self.check_fields()
+        if problems:
+            self._show("result", f"Fix the form first: {problems[0]}.")
+        return not problems
+
     # -- actions -------------------------------------------------------------------
     def action_plan(self) -> None:
         from workbench.wiring.deploy import plan_deploy
 
+        if not self._form_ok():
+            return
         self.state["form"] = form = self.form()
         self._start(PLAN, plan_deploy, self._target, form)
 
     def action_local(self) -> None:
         from workbench.wiring.deploy import local_flow
 
+        if not self._form_ok():
+            return
         self.state["form"] = form = self.form()
         self._start(LOCAL, local_flow, self._target, form)
 
