@@ -15,11 +15,11 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
 from screens.base import WorkbenchScreen
+from screens.confirm_dialog import ConfirmDialog
 from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
@@ -39,43 +39,6 @@ ROWS = [
 # number fields: (minimum, optional, the mode they belong to); a field of the other mode is not checked
 NUMERIC = {"max_concurrency": (1, False, "serverless"), "provisioned": (0, True, "serverless"),
            "initial_count": (1, False, "realtime"), "target_invocations": (1, False, "realtime")}
-
-
-class ConfirmDialog(ModalScreen[bool]):
-    """Yes/No over the current screen; returns True only for an explicit yes."""
-
-    DEFAULT_CSS = """
-    ConfirmDialog { align: center middle; }
-    ConfirmDialog > Vertical { width: 80%; max-width: 100; height: auto; max-height: 90%;
-                               border: thick $warning; background: $surface; padding: 1 2; }
-    ConfirmDialog #confirm-text { height: auto; max-height: 20; }
-    ConfirmDialog Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
-    ConfirmDialog Button { margin-left: 2; }
-    """
-    BINDINGS = [Binding("escape", "no", "Cancel"), Binding("y", "yes", "Yes")]
-
-    def __init__(self, title: str, body: str, yes: str = "Yes") -> None:
-        super().__init__()
-        self.title_text, self.body, self.yes = title, body, yes
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(Text(self.title_text, style="bold"))
-            with VerticalScroll(id="confirm-text"):
-                yield Static(self.body, markup=False)
-            with Horizontal():
-                yield Button("Cancel", id="confirm-no")
-                yield Button(self.yes, id="confirm-yes", variant="warning")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id == "confirm-yes")
-
-    def action_yes(self) -> None:
-        self.dismiss(True)
-
-    def action_no(self) -> None:
-        self.dismiss(False)
 
 
 class DeployScreen(WorkbenchScreen):
