@@ -63,9 +63,9 @@ class BatchingScreen(WorkbenchScreen):
 
     BINDINGS = [
         Binding("s", "toggle_server", "Start/stop server"),
-        Binding("w", "sweep", "Batch sweep"),
+        Binding("w", "sweep", "Batch sweep", tooltip="sweep batch sizes and recommend a max batch"),
         Binding("c", "compare", "On vs off"),
-        Binding("t", "export_triton", "Triton"),
+        Binding("t", "export_triton", "Triton", tooltip="export a Triton model repository"),
     ]
 
     def compose_body(self) -> ComposeResult:

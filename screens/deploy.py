@@ -44,8 +44,8 @@ NUMERIC = {"max_concurrency": (1, False, "serverless"), "provisioned": (0, True,
 class DeployScreen(WorkbenchScreen):
     AREA = "deploy"
     CSS_PATH = "deploy.tcss"
-    BINDINGS = [Binding("p", "plan", "Plan"), Binding("l", "local", "Local check"),
-                Binding("d", "deploy", "Deploy"), Binding("t", "teardown", "Teardown")]
+    BINDINGS = [Binding("p", "plan", "Plan", tooltip="plan the deployment: a dry run, nothing created"), Binding("l", "local", "Local check"),
+                Binding("d", "deploy", "Deploy"), Binding("t", "teardown", "Teardown", tooltip="tear down the endpoint and what was created with it")]
 
     def compose_body(self) -> ComposeResult:
         from workbench.wiring.cost import session_target, target_label

@@ -75,7 +75,7 @@ class EngineScreen(WorkbenchScreen):
     CSS_PATH = "engine.tcss"
 
     BINDINGS = [
-        Binding("b", "build", "Build"),
+        Binding("b", "build", "Build", tooltip="build an engine: ORT optimized, AOTInductor or TensorRT"),
         Binding("x", "cancel", "Cancel build"),
     ]
 

@@ -217,7 +217,7 @@ class WorkbenchApp(App):
         from screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         # "Quit" comes from WorkbenchCommands; keep Textual's theme, keys, screenshot entries
