@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -26,31 +27,28 @@ MORE = [
 ]
 
 
-def help_table(screen: Any = None) -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column()
-
-    def section(title: str) -> None:
-        grid.add_row(Text(title, style="underline"), "")
-
+def help_table(screen: Any = None) -> Group:
+    """A titled key table per section: this area, areas, everywhere, confirm dialogs."""
+    sections: list[tuple[str, list[tuple[str, str]]]] = []
     if screen is not None and area_bindings(screen):
-        section(f"{area_title(screen)} area")
-        for k in area_bindings(screen):
-            grid.add_row(k.key, k.help or k.description)
-    section("Areas")
+        sections.append((f"{area_title(screen)} area", [(k.key, k.help or k.description)
+                                                        for k in area_bindings(screen)]))
     areas = available_areas()
-    grid.add_row(f"{areas[0].key}-{areas[-1].key}" if areas else "",
-                 ", ".join(a.title for a in areas) + " (or click a name in the bar)")
-    section("Everywhere (not while typing in a field)")
-    for k in global_bindings(screen.app if screen is not None else None):
-        grid.add_row(k.key, k.description)
-    for key, text in MORE:
-        grid.add_row(key, text)
-    section("In a confirm dialog")
-    for k in keys_of(ConfirmDialog.BINDINGS):
-        grid.add_row(k.key, k.description)
-    return grid
+    sections.append(("Areas", [(f"{areas[0].key}-{areas[-1].key}" if areas else "",
+                                ", ".join(a.title for a in areas) + " (or click a name in the bar)")]))
+    app_keys = global_bindings(screen.app) if screen is not None else []
+    sections.append(("Everywhere (not while typing in a field)",
+                     [(k.key, k.description) for k in app_keys] + MORE))
+    sections.append(("In a confirm dialog", [(k.key, k.description) for k in keys_of(ConfirmDialog.BINDINGS)]))
+    parts: list[Any] = []
+    for title, rows in sections:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True, min_width=15)
+        grid.add_column()
+        for key, text in rows:
+            grid.add_row(key, text)
+        parts += [Text(title, style="underline"), grid]
+    return Group(*parts)
 
 
 class HelpScreen(ModalScreen[None]):

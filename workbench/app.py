@@ -20,7 +20,7 @@ from workbench.config import Config
 from workbench.events import ModelLoaded, ModelLoadFailed, TaskDone
 from workbench.formatting import format_name
 from workbench.loading import default_model_path, load_model
-from workbench.nav import available_areas
+from workbench.nav import area_stylesheets, available_areas
 from workbench.palette import WorkbenchCommands
 from workbench.session import Session
 from workbench.tasks import run_task
@@ -43,7 +43,9 @@ class WorkbenchApp(App):
 
     def __init__(self, session: Session | None = None, config: Config | None = None, *,
                  initial_model: Path | None = None) -> None:
-        super().__init__()
+        # every area's stylesheet is read now: a screen's own CSS_PATH read on its first visit would make
+        # Textual reparse the stylesheet and restyle every widget of every screen (most of a first visit)
+        super().__init__(css_path=[Path(__file__).parent / self.CSS_PATH, *area_stylesheets()])
         self.session = session or Session()
         self.config = config or Config.from_env()
         self.initial_model = initial_model
