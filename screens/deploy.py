@@ -221,12 +221,17 @@ class DeployScreen(WorkbenchScreen):
                                  f"outputs {r.output_shapes}")
         elif message.task == DEPLOY:
             self.state["last_endpoint"] = r.endpoint_name
+            self._show("plan", "\n".join([f"Deployed: endpoint {r.endpoint_name} is {r.status} ({r.mode}, "
+                                            f"{r.region}); it costs money until torn down (t).",
+                                            *(f"  created {c}" for c in r.created)]))
             latency = f"{r.invoke_latency_ms:.1f} ms" if r.invoke_latency_ms is not None else "n/a"
             self._show("result", f"Endpoint {r.endpoint_name} is {r.status} ({r.mode}, {r.region}); test "
                                  f"invocation {latency}: {r.response_preview[:80]}\nCreated: "
                                  f"{', '.join(r.created)}\nTear down with t when done.")
         elif message.task == TEARDOWN:
             text = f"Teardown of {r['endpoint']}: removed {', '.join(r['removed']) or 'nothing'}"
+            self._show("plan", f"Torn down: endpoint {r['endpoint']} and what was created with it. "
+                               "Press p for a new plan.")
             if r["errors"]:
                 text += f"; errors: {'; '.join(r['errors'])}"
             self._show("result", text)
