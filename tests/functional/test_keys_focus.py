@@ -138,3 +138,18 @@ async def test_q_when_idle_quits_at_once(tiny):
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_a_long_confirm_keeps_its_buttons_visible_at_80x24():
+    app = make_app(load_default=False)
+    answers: list[bool | None] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        body = "\n".join(f"sagemaker.create_something(Parameter{i}='value')" for i in range(60))  # a deploy plan
+        app.push_screen(ConfirmDialog("Create these resources?", body, yes="Deploy"), answers.append)
+        await pilot.pause()
+        for ident in ("#confirm-no", "#confirm-yes"):
+            button = app.screen.query_one(ident)
+            assert 0 < button.region.height and button.region.bottom <= 24 and button.region.right <= 80
+        await pilot.click("#confirm-yes")
+        await pilot.pause()
+    assert answers == [True]
