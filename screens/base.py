@@ -20,8 +20,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal
 from textual.events import Click
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Input, Static
 
+from screens.widgets.fields import NumberField, check_fields
 from screens.widgets.metrics_bar import MetricsBar
 from workbench.events import ModelLoaded, ModelLoadFailed
 from workbench.nav import AREAS, Area, available_areas
@@ -77,7 +78,7 @@ class WorkbenchScreen(Screen):
     # number keys go to the area with that key; an area that does not exist leaves the key disabled
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(a.key, f"app.area_key('{a.key}')", a.title, show=False) for a in AREAS
-    ]
+    ] + [Binding("escape", "leave_field", "Leave field / cancel task", show=False)]
 
     @property
     def session(self) -> "Session":
@@ -93,6 +94,25 @@ class WorkbenchScreen(Screen):
     def compose_body(self) -> ComposeResult:
         """The area's own widgets. Subclasses override this."""
         yield Static(f"{self.AREA or 'This area'} has nothing to show yet.", classes="placeholder")
+
+    def action_leave_field(self) -> None:
+        """Escape: leave a text field (the screen's keys work again), else cancel the running task."""
+        if isinstance(self.focused, Input):
+            self.set_focus(None)
+            return
+        from screens.widgets.task_panel import TaskPanel
+
+        for panel in self.query(TaskPanel):
+            if panel.cancel():
+                return
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if isinstance(event.input, NumberField):
+            check_fields(self)
+
+    def check_fields(self) -> list[str]:
+        """Show inline what is wrong with the enabled number fields; the problems (empty when all fit)."""
+        return check_fields(self)
 
     async def on_model_loaded(self, message: ModelLoaded) -> None:
         """A new model is open: rebuild the body from the session (unless a subclass handles it)."""

@@ -21,6 +21,7 @@ from textual.widgets import Button, Input, Label, Static
 from textual_plotext import PlotextPlot
 
 from screens.base import WorkbenchScreen
+from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone
 from workbench.formatting import REPO_ROOT, display_path
@@ -50,15 +51,21 @@ def sweep_table(sweep: Any) -> Table:
     return t
 
 
+# (label, id, default, whole number, minimum); "levels" is a comma-separated list
+NUMBERS = (("max batch", "bt-max-batch", "32", True, 1), ("delay ms", "bt-delay", "5", False, 0),
+           ("p99 ms", "bt-budget", "50", False, 0.1), ("levels", "bt-levels", "1,8,32", True, 1),
+           ("reqs", "bt-requests", "300", True, 1))
+
+
 class BatchingScreen(WorkbenchScreen):
     AREA = "batching"
     CSS_PATH = "batching.tcss"
 
     BINDINGS = [
         Binding("s", "toggle_server", "Start/stop server"),
-        Binding("w", "sweep", "Batch sweep"),
+        Binding("w", "sweep", "Batch sweep", tooltip="sweep batch sizes and recommend a max batch"),
         Binding("c", "compare", "On vs off"),
-        Binding("t", "export_triton", "Triton"),
+        Binding("t", "export_triton", "Triton", tooltip="export a Triton model repository"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -70,11 +77,13 @@ class BatchingScreen(WorkbenchScreen):
                 yield Input(display_path(target.path) if target else "", placeholder="an .onnx or .tflite file",
                             id="bt-model", compact=True)
             with Horizontal(classes="bt-row"):
-                for label, ident, value in (("max batch", "bt-max-batch", "32"), ("delay ms", "bt-delay", "5"),
-                                            ("p99 ms", "bt-budget", "50"), ("levels", "bt-levels", "1,8,32"),
-                                            ("reqs", "bt-requests", "300")):
+                for label, ident, value, integer, low in NUMBERS:
                     yield Label(label, classes="bt-label")
-                    yield Input(value, id=ident, compact=True, classes="bt-num")
+                    if ident == "bt-levels":
+                        yield Input(value, id=ident, compact=True, classes="bt-num", restrict=r"[0-9, ]*")
+                    else:
+                        yield NumberField(value, name=label, integer=integer, minimum=low, id=ident,
+                                          classes="bt-num")
             with Horizontal(classes="bt-row", id="bt-buttons"):
                 yield Button("Start", id="bt-start", compact=True, variant="primary", tooltip="start the server (s)")
                 yield Button("Stop", id="bt-stop", compact=True, tooltip="stop the server gracefully (s)")
@@ -82,6 +91,7 @@ class BatchingScreen(WorkbenchScreen):
                 yield Button("On vs off", id="bt-compare", compact=True,
                              tooltip="load the server with batching on, then off (c)")
                 yield Button("Triton", id="bt-triton", compact=True, tooltip="export a Triton model repository (t)")
+            yield FieldErrors(id="bt-errors")   # under the buttons: showing it moves no button
             yield Static(self._server_text(), id="bt-server", markup=False)
             yield TaskPanel("Idle: start the server, or run a sweep", id="bt-task")
             with Horizontal(id="bt-results"):
@@ -99,15 +109,8 @@ class BatchingScreen(WorkbenchScreen):
                     "on the Optimize screen).")
         return "Results appear here: batch sweep (w) and batching on vs off (c)."
 
-    def _value(self, ident: str, kind: type, low: float, name: str) -> Any:
-        raw = self.query_one(f"#{ident}", Input).value.strip()
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise ValueError(f"{name} must be a number, not {raw!r}") from None
-        if value < low:
-            raise ValueError(f"{name} must be at least {low:g}")
-        return value
+    def _value(self, ident: str) -> Any:
+        return self.query_one(f"#{ident}", NumberField).number()
 
     def _levels(self) -> list[int]:
         raw = self.query_one("#bt-levels", Input).value
@@ -132,10 +135,8 @@ class BatchingScreen(WorkbenchScreen):
         return target
 
     def _settings(self) -> dict[str, Any]:
-        return {"max_batch": self._value("bt-max-batch", int, 1, "max batch"),
-                "max_delay_ms": self._value("bt-delay", float, 0, "delay"),
-                "budget_ms": self._value("bt-budget", float, 0.1, "budget"),
-                "requests": self._value("bt-requests", int, 1, "requests")}
+        return {"max_batch": self._value("bt-max-batch"), "max_delay_ms": self._value("bt-delay"),
+                "budget_ms": self._value("bt-budget"), "requests": self._value("bt-requests")}
 
     def _panel(self) -> TaskPanel:
         return self.query_one("#bt-task", TaskPanel)
@@ -243,7 +244,7 @@ class BatchingScreen(WorkbenchScreen):
 
     def _apply_recommendation(self, sweep: Any) -> None:
         try:
-            budget = self._value("bt-budget", float, 0.1, "budget")
+            budget = self._value("bt-budget")
         except ValueError:
             return
         if not sweep.points:

@@ -22,6 +22,7 @@ from textual_plotext import PlotextPlot
 
 from workbench.wiring.cost import break_even_sentence, gpu_vs_cpu_sentence, spot_finetune_sentence, usd
 from screens.base import WorkbenchScreen
+from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
 
@@ -71,7 +72,8 @@ class CostScreen(WorkbenchScreen):
             with Horizontal(id="cost-form"):
                 for ident, label, value in FIELDS:
                     yield Label(label, classes="cost-label")
-                    yield Input(value, id=f"cost-{ident}", compact=True, classes="cost-num")
+                    yield NumberField(value, name=label, integer=False, minimum=0, id=f"cost-{ident}",
+                                      classes="cost-num")
                 yield Label("memory", classes="cost-label")
                 yield Select(MEMORY, value=2048, allow_blank=False, id="cost-memory", compact=True)
             with Horizontal(id="cost-form2"):
@@ -81,7 +83,12 @@ class CostScreen(WorkbenchScreen):
             with Horizontal(id="cost-form3"):
                 for ident, label, value, width in FINETUNE:
                     yield Label(label, classes="cost-label")
-                    yield Input(value, id=f"cost-{ident}", compact=True, classes=width)
+                    if ident == "ft-instance":
+                        yield Input(value, id=f"cost-{ident}", compact=True, classes=width)
+                    else:
+                        yield NumberField(value, name=label, integer=False, minimum=0, optional=True,
+                                          id=f"cost-{ident}", classes=width)
+            yield FieldErrors(id="cost-errors")
             yield TaskPanel("Idle", id="cost-task")
             yield Static("", id="cost-table")
             yield PlotextPlot(id="cost-plot")
@@ -99,21 +106,14 @@ class CostScreen(WorkbenchScreen):
 
     # -- actions --------------------------------------------------------------
     def _options(self) -> dict[str, Any]:
-        vals = {}
-        for ident, label, _ in FIELDS:
-            raw = self.query_one(f"#cost-{ident}", Input).value.strip()
-            try:
-                vals[ident] = float(raw)
-            except ValueError:
-                raise ValueError(f"{label} must be a number, not {raw!r}") from None
+        problems = self.check_fields()
+        if problems:
+            raise ValueError(problems[0])
+        vals = {ident: float(self.query_one(f"#cost-{ident}", NumberField).number() or 0) for ident, _, _ in FIELDS}
         ft: dict[str, Any] = {"instance": self.query_one("#cost-ft-instance", Input).value.strip()}
-        for key, ident, label in (("hours", "ft-hours", "fine-tune hours"), ("checkpoint_h", "ft-ckpt", "checkpoint"),
-                                  ("rate", "ft-rate", "interruptions/h")):
-            raw = self.query_one(f"#cost-{ident}", Input).value.strip()
-            try:
-                ft[key] = float(raw) if raw else None
-            except ValueError:
-                raise ValueError(f"{label} must be a number, not {raw!r}") from None
+        for key, ident in (("hours", "ft-hours"), ("checkpoint_h", "ft-ckpt"), ("rate", "ft-rate")):
+            value = self.query_one(f"#cost-{ident}", NumberField).number()
+            ft[key] = None if value is None else float(value)
         return {"avg_rps": vals["rps"], "peak_rps": vals["peak"], "hours_per_day": vals["hours"],
                 "memory_mb": int(self.query_one("#cost-memory", Select).value),
                 "assumptions": self.query_one("#cost-assume", Input).value, "finetune": ft}

@@ -15,11 +15,12 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
 from screens.base import WorkbenchScreen
+from screens.confirm_dialog import ConfirmDialog
+from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
 
@@ -35,49 +36,16 @@ ROWS = [
     [("bucket", "S3 bucket", "", "w24"), ("endpoint_url", "endpoint URL", "", "w1fr")],
 ]
 
-
-class ConfirmDialog(ModalScreen[bool]):
-    """Yes/No over the current screen; returns True only for an explicit yes."""
-
-    DEFAULT_CSS = """
-    ConfirmDialog { align: center middle; }
-    ConfirmDialog > Vertical { width: 80%; max-width: 100; height: auto; max-height: 90%;
-                               border: thick $warning; background: $surface; padding: 1 2; }
-    ConfirmDialog #confirm-text { height: auto; max-height: 20; }
-    ConfirmDialog Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
-    ConfirmDialog Button { margin-left: 2; }
-    """
-    BINDINGS = [Binding("escape", "no", "Cancel"), Binding("y", "yes", "Yes")]
-
-    def __init__(self, title: str, body: str, yes: str = "Yes") -> None:
-        super().__init__()
-        self.title_text, self.body, self.yes = title, body, yes
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(Text(self.title_text, style="bold"))
-            with VerticalScroll(id="confirm-text"):
-                yield Static(self.body, markup=False)
-            with Horizontal():
-                yield Button("Cancel", id="confirm-no")
-                yield Button(self.yes, id="confirm-yes", variant="warning")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id == "confirm-yes")
-
-    def action_yes(self) -> None:
-        self.dismiss(True)
-
-    def action_no(self) -> None:
-        self.dismiss(False)
+# number fields: (minimum, optional, the mode they belong to); a field of the other mode is not checked
+NUMERIC = {"max_concurrency": (1, False, "serverless"), "provisioned": (0, True, "serverless"),
+           "initial_count": (1, False, "realtime"), "target_invocations": (1, False, "realtime")}
 
 
 class DeployScreen(WorkbenchScreen):
     AREA = "deploy"
     CSS_PATH = "deploy.tcss"
-    BINDINGS = [Binding("p", "plan", "Plan"), Binding("l", "local", "Local check"),
-                Binding("d", "deploy", "Deploy"), Binding("t", "teardown", "Teardown")]
+    BINDINGS = [Binding("p", "plan", "Plan", tooltip="plan the deployment: a dry run, nothing created"), Binding("l", "local", "Local check"),
+                Binding("d", "deploy", "Deploy"), Binding("t", "teardown", "Teardown", tooltip="tear down the endpoint and what was created with it")]
 
     def compose_body(self) -> ComposeResult:
         from workbench.wiring.cost import session_target, target_label
@@ -99,13 +67,19 @@ class DeployScreen(WorkbenchScreen):
                 with Horizontal(classes="dp-row"):
                     for key, label, default, width in row:
                         yield Label(label, classes="dp-label")
-                        yield Input(form.get(key, default), id=f"dp-{key}", compact=True, classes=width,
-                                    placeholder="auto" if key == "name" else "")
+                        if key in NUMERIC:
+                            low, optional, _ = NUMERIC[key]
+                            yield NumberField(form.get(key, default), name=label.split(": ")[-1], minimum=low,
+                                              optional=optional, id=f"dp-{key}", classes=width)
+                        else:
+                            yield Input(form.get(key, default), id=f"dp-{key}", compact=True, classes=width,
+                                        placeholder="auto" if key == "name" else "")
             with Horizontal(classes="dp-row", id="dp-buttons"):
                 yield Button("Plan", id="dp-plan-btn", compact=True, variant="primary", tooltip="dry run (p)")
                 yield Button("Local check", id="dp-local-btn", compact=True, tooltip="serve the package here (l)")
                 yield Button("Deploy", id="dp-deploy-btn", compact=True, variant="warning", tooltip="deploy (d)")
                 yield Button("Teardown", id="dp-teardown-btn", compact=True, variant="error", tooltip="remove (t)")
+            yield FieldErrors(id="dp-errors")   # under the buttons: showing it moves no button
             yield TaskPanel("Idle: plan first (p)", id="dp-task")
             yield Static(state.get("plan_text", "No plan yet: press p for the dry run (nothing is created)."),
                          id="dp-plan", markup=False)
@@ -135,16 +109,47 @@ class DeployScreen(WorkbenchScreen):
         self.state[f"{ident}_text"] = text
         self.query_one(f"#dp-{ident}", Static).update(text)
 
+    def on_mount(self) -> None:
+        self._relevant_fields()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "dp-mode":
+            self._relevant_fields()
+
+    def _relevant_fields(self) -> None:
+        """Only the chosen mode's fields are editable and checked."""
+        if not self.query("#dp-mode"):
+            return
+        mode = str(self.query_one("#dp-mode", Select).value)
+        for key, (_, _, belongs) in NUMERIC.items():
+            self.query_one(f"#dp-{key}", NumberField).disabled = belongs != mode
+        self.query_one("#dp-memory_mb", Select).disabled = mode != "serverless"
+        self.check_fields()
+
+    async def refresh_body(self) -> None:
+        await super().refresh_body()
+        self._relevant_fields()
+
+    def _form_ok(self) -> bool:
+        problems = self.check_fields()
+        if problems:
+            self._show("result", f"Fix the form first: {problems[0]}.")
+        return not problems
+
     # -- actions -------------------------------------------------------------------
     def action_plan(self) -> None:
         from workbench.wiring.deploy import plan_deploy
 
+        if not self._form_ok():
+            return
         self.state["form"] = form = self.form()
         self._start(PLAN, plan_deploy, self._target, form)
 
     def action_local(self) -> None:
         from workbench.wiring.deploy import local_flow
 
+        if not self._form_ok():
+            return
         self.state["form"] = form = self.form()
         self._start(LOCAL, local_flow, self._target, form)
 
@@ -216,12 +221,17 @@ class DeployScreen(WorkbenchScreen):
                                  f"outputs {r.output_shapes}")
         elif message.task == DEPLOY:
             self.state["last_endpoint"] = r.endpoint_name
+            self._show("plan", "\n".join([f"Deployed: endpoint {r.endpoint_name} is {r.status} ({r.mode}, "
+                                            f"{r.region}); it costs money until torn down (t).",
+                                            *(f"  created {c}" for c in r.created)]))
             latency = f"{r.invoke_latency_ms:.1f} ms" if r.invoke_latency_ms is not None else "n/a"
             self._show("result", f"Endpoint {r.endpoint_name} is {r.status} ({r.mode}, {r.region}); test "
                                  f"invocation {latency}: {r.response_preview[:80]}\nCreated: "
                                  f"{', '.join(r.created)}\nTear down with t when done.")
         elif message.task == TEARDOWN:
             text = f"Teardown of {r['endpoint']}: removed {', '.join(r['removed']) or 'nothing'}"
+            self._show("plan", f"Torn down: endpoint {r['endpoint']} and what was created with it. "
+                               "Press p for a new plan.")
             if r["errors"]:
                 text += f"; errors: {'; '.join(r['errors'])}"
             self._show("result", text)

@@ -17,9 +17,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Checkbox, Input, Label, RichLog, Select, Static
+from textual.widgets import Button, Checkbox, Label, RichLog, Select, Static
 
 from screens.base import WorkbenchScreen
+from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone, TaskProgress, VariantsChanged
 from workbench.formatting import human_bytes
@@ -82,7 +83,7 @@ class EngineScreen(WorkbenchScreen):
     CSS_PATH = "engine.tcss"
 
     BINDINGS = [
-        Binding("b", "build", "Build"),
+        Binding("b", "build", "Build", tooltip="build an engine: ORT optimized, AOTInductor or TensorRT"),
         Binding("x", "cancel", "Cancel build"),
     ]
 
@@ -99,15 +100,17 @@ class EngineScreen(WorkbenchScreen):
                 yield Label("Device", classes="en-label")
                 yield Select(wiring.device_choices(), value="cpu", allow_blank=False, compact=True, id="en-device")
                 yield Label("Batch min/opt/max", classes="en-label")
-                for ident, value in (("en-min", "1"), ("en-opt", "8"), ("en-max", "32")):
-                    yield Input(value, id=ident, compact=True, classes="en-num")
+                for ident, value, name in (("en-min", "1", "min batch"), ("en-opt", "8", "opt batch"),
+                                           ("en-max", "32", "max batch")):
+                    yield NumberField(value, name=name, minimum=1, id=ident, classes="en-num")
             with Horizontal(classes="en-row"):
                 yield Label("TRT workspace MB", classes="en-label")
-                yield Input("1024", id="en-wsmb", compact=True, classes="en-num")
+                yield NumberField("1024", name="TRT workspace MB", minimum=16, id="en-wsmb", classes="en-num")
                 yield Label("Timeout s", classes="en-label")
-                yield Input("900", id="en-timeout", compact=True, classes="en-num")
+                yield NumberField("900", name="timeout", minimum=1, id="en-timeout", classes="en-num")
                 yield Checkbox("2:4 sparse", id="en-sparse", compact=True)
                 yield Button("Build", id="en-build", variant="primary", compact=True, tooltip="build the engine (b)")
+            yield FieldErrors(id="en-errors")
             yield Static(self._avail_text()[1], id="en-avail", markup=False)
             yield TaskPanel("Idle: choose a backend and press b to build", id="en-task")
             with Horizontal(id="en-results"):
@@ -149,6 +152,9 @@ class EngineScreen(WorkbenchScreen):
         self.query_one("#en-avail", Static).update(text)
         self.query_one("#en-avail", Static).set_class(not ok, "-missing")
         self.query_one("#en-build", Button).disabled = not ok or self._panel().running
+        # the workspace size is TensorRT's only: not checked (nor editable) for the other backends
+        self.query_one("#en-wsmb", NumberField).disabled = self._value("en-backend") != "tensorrt"
+        self.check_fields()
 
     def _card(self) -> Any:
         last = self.session.model_state.engine_card
@@ -162,15 +168,8 @@ class EngineScreen(WorkbenchScreen):
     def _log(self, text: str) -> None:
         self.query_one("#en-log", RichLog).write(text)
 
-    def _int(self, ident: str, name: str, low: int) -> int:
-        raw = self.query_one(f"#{ident}", Input).value.strip()
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
-        if value < low:
-            raise ValueError(f"{name} must be at least {low}")
-        return value
+    def _int(self, ident: str) -> int:
+        return int(self.query_one(f"#{ident}", NumberField).number() or 0)
 
     # -- events --------------------------------------------------------------
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -196,20 +195,24 @@ class EngineScreen(WorkbenchScreen):
     def action_build(self) -> None:
         s = self.session
         ok, text = self._avail_text()
-        if not ok:
-            self.app.notify(text.splitlines()[0], severity="warning")
+        if not ok:  # say why (TensorRT missing, wrong model format, still checking), never nothing
+            self.app.notify(" ".join(line.strip(" •") for line in text.splitlines()), title="Cannot build",
+                            severity="warning")
             return
         if self._panel().running:
             self.app.notify("A build is already running: wait or cancel it (x).", severity="warning")
             return
         try:
-            profile = (self._int("en-min", "min batch", 1), self._int("en-opt", "opt batch", 1),
-                       self._int("en-max", "max batch", 1))
+            problems = self.check_fields()
+            if problems:
+                raise ValueError(problems[0])
+            profile = (self._int("en-min"), self._int("en-opt"), self._int("en-max"))
             if not profile[0] <= profile[1] <= profile[2]:
                 raise ValueError("batch profile needs min <= opt <= max")
+            wsmb = self.query_one("#en-wsmb", NumberField)
             opts = wiring.build_options(device=self._value("en-device"), sparse=self.query_one("#en-sparse", Checkbox).value,
-                                workspace_mb=self._int("en-wsmb", "workspace MB", 16),
-                                timeout_s=float(self._int("en-timeout", "timeout", 1)), trust_pickle=s.trust_pickle)
+                                **({} if wsmb.disabled else {"workspace_mb": self._int("en-wsmb")}),
+                                timeout_s=float(self._int("en-timeout")), trust_pickle=s.trust_pickle)
         except ValueError as exc:
             self.app.notify(str(exc), severity="error")
             return

@@ -40,8 +40,8 @@ class OptimizeScreen(WorkbenchScreen):
     AREA = "optimize"
     CSS_PATH = "optimize.tcss"
     BINDINGS = [
-        Binding("a", "apply", "Apply"),
-        Binding("t", "tune", "Auto-tune"),
+        Binding("a", "apply", "Apply", tooltip="apply the chosen quantization and pruning, making a variant"),
+        Binding("t", "tune", "Auto-tune", tooltip="tune quantization and pruning within the accuracy budget"),
         Binding("x", "cancel", "Cancel"),
         Binding("v", "show_tab('tab-variants')", "Variants", show=False),
         Binding("p", "show_tab('tab-latency')", "Pareto"),

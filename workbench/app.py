@@ -20,12 +20,14 @@ from workbench.config import Config
 from workbench.events import ModelLoaded, ModelLoadFailed, TaskDone
 from workbench.formatting import format_name
 from workbench.loading import default_model_path, load_model
-from workbench.nav import available_areas
+from workbench.nav import area_stylesheets, available_areas
 from workbench.palette import WorkbenchCommands
 from workbench.session import Session
 from workbench.tasks import run_task
 
 LOAD_TASK = "open model"
+BACKGROUND_TASKS = {"engine backends"}   # quick probes: quitting does not ask about them
+QUIT_GRACE_S = 3.0   # a task that does not stop within this after quit is confirmed ends with the process
 
 
 class WorkbenchApp(App):
@@ -41,7 +43,9 @@ class WorkbenchApp(App):
 
     def __init__(self, session: Session | None = None, config: Config | None = None, *,
                  initial_model: Path | None = None) -> None:
-        super().__init__()
+        # every area's stylesheet is read now: a screen's own CSS_PATH read on its first visit would make
+        # Textual reparse the stylesheet and restyle every widget of every screen (most of a first visit)
+        super().__init__(css_path=[Path(__file__).parent / self.CSS_PATH, *area_stylesheets()])
         self.session = session or Session()
         self.config = config or Config.from_env()
         self.initial_model = initial_model
@@ -177,12 +181,45 @@ class WorkbenchApp(App):
         else:
             self.sub_title = f"{info.name} · {format_name(info.format)} · {self.session.device}"
 
+    # -- quitting -------------------------------------------------------------------
+    def running_tasks(self) -> list[str]:
+        """Names of the user's tasks still running (a quit asks first while there are any)."""
+        from textual.worker import WorkerState
+
+        return [w.name for w in self.workers
+                if w.state in (WorkerState.PENDING, WorkerState.RUNNING) and w.name not in BACKGROUND_TASKS]
+
+    async def action_quit(self) -> None:
+        tasks = self.running_tasks()
+        if not tasks:
+            self.exit()
+            return
+        if isinstance(self.screen, ModalScreen):
+            return  # a dialog is open: answer it first
+        from screens.confirm_dialog import ConfirmDialog
+
+        self.push_screen(ConfirmDialog("Quit while a task is running?",
+                                       f"Running: {', '.join(tasks)}. Quitting cancels it; nothing half-done is "
+                                       "kept.", yes="Quit"), self._quit_confirmed)
+
+    def _quit_confirmed(self, yes: bool | None) -> None:
+        if not yes:
+            return
+        self.workers.cancel_all()
+        if self.exit_on_hangup:   # a real terminal: a task that ignores the cancel does not hold the process
+            import threading
+
+            timer = threading.Timer(QUIT_GRACE_S, os._exit, args=(0,))
+            timer.daemon = True
+            timer.start()
+        self.exit()
+
     # -- help and palette ----------------------------------------------------------
     def action_help(self) -> None:
         from screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         # "Quit" comes from WorkbenchCommands; keep Textual's theme, keys, screenshot entries
@@ -207,6 +244,11 @@ def run_app(model: str | os.PathLike | None = None, data: str | os.PathLike | No
     app = make_app(model, data, trust_pickle, workspace, **kw)
     app.exit_on_hangup = True  # a real terminal: quit when it goes away (tests run without this)
     app.run()
+    # the heap (torch, onnxruntime, the model) need not be collected object by object at exit: that took
+    # about a second after the last frame; frozen objects are skipped by the final collections
+    import gc
+
+    gc.freeze()
     return int(app.return_code or 0)
 
 

@@ -44,3 +44,17 @@ AREAS: list[Area] = [
 
 def available_areas() -> list[Area]:
     return [a for a in AREAS if a.available()]
+
+
+def area_stylesheets() -> list[str]:
+    """Each area's ``<module>.tcss`` beside its module, spelled as the screen's own ``CSS_PATH`` resolves it."""
+    out = []
+    for area in available_areas():
+        spec = importlib.util.find_spec(area.module)
+        if spec is not None and spec.origin:
+            from pathlib import Path
+
+            path = Path(spec.origin).parent / f"{area.module.rsplit('.', 1)[-1]}.tcss"
+            if path.is_file():
+                out.append(str(path))
+    return out

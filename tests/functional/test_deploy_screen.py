@@ -126,11 +126,14 @@ async def test_deploy_to_moto_then_teardown(tiny, moto, monkeypatch):
         await wait_until(pilot, lambda: "InService" in result(screen) or "failed" in result(screen))
         assert "Endpoint wb-ui-moto is InService (realtime, us-east-1)" in result(screen)
         assert clients.sagemaker.describe_endpoint(EndpointName="wb-ui-moto")["EndpointStatus"] == "InService"
+        plan_box = screen.state["plan_text"]   # the box now shows what was deployed, not the dry-run title
+        assert plan_box.startswith("Deployed: endpoint wb-ui-moto is InService") and "Plan (dry run" not in plan_box
         await pilot.click("#dp-teardown-btn")
         await pilot.pause()
         await pilot.press("y")
         await wait_until(pilot, lambda: "Teardown of" in result(screen))
         assert "removed scaling policy wb-ui-moto-invocations" in result(screen)
+        assert screen.state["plan_text"].startswith("Torn down: endpoint wb-ui-moto")
         texts = [screen.state.get("plan_text", ""), result(screen)]
     assert nothing_left(clients), leftovers(clients)
     assert all(FAKE_SECRET not in t for t in texts)

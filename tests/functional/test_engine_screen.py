@@ -132,3 +132,23 @@ async def test_cancel_an_aoti_build_keeps_nothing(samples_dir):
         assert not [v for v in app.session.workspace.variants() if v.kind == "engine"]
         variants_dir = app.session.workspace.root / "variants"
         assert {p.name for p in variants_dir.iterdir()} == {v.id for v in app.session.workspace.variants()}
+
+
+async def test_log_lines_wrap_at_80_columns(tmp_path):
+    from tests.functional.tiny_models import tiny_onnx
+
+    app = make_app(tiny_onnx(tmp_path / "tiny.onnx"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("3")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        log = app.screen.query_one("#en-log", RichLog)
+        line = "done: " + "/very/long/path/without/spaces" * 4 + " is now a variant"
+        log.write(line)
+        await pilot.pause()
+        width = log.scrollable_content_region.width
+        texts = [strip.text for strip in log.lines]
+        assert len(texts) > 1 and all(len(t.rstrip()) <= width for t in texts)
+        assert "".join(t.strip() for t in texts).replace(" ", "") == line.replace(" ", "")
