@@ -233,15 +233,6 @@ def retime(ctx: OptimizeContext, variants: list[Variant] | None = None, *, stale
     return done
 
 
-def optimize(model_path: str | os.PathLike, recipe: Recipe, *, data: Any = None, workspace: Any = None,
-             threads: int | None = None, measure: MeasureOptions | None = None, trust_pickle: bool = False,
-             task: TaskContext | None = None) -> OptimizeResult:
-    """One-call form: open a context for ``model_path`` and apply ``recipe``."""
-    ctx = open_context(model_path, data=data, workspace=workspace, threads=threads, measure=measure,
-                       trust_pickle=trust_pickle)
-    return apply_recipe(ctx, recipe, task=task)
-
-
 def save_variant(ctx: OptimizeContext, variant: Variant, dest: str | os.PathLike) -> Path:
     """Copy a variant's model file to ``dest`` (a file path, or a folder to put it in), atomically."""
     import shutil

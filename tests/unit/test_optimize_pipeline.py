@@ -6,7 +6,6 @@ import errno
 import json
 import os
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -62,9 +61,8 @@ def test_int8_static_variant_is_measured_and_cached(model, tmp_path):
     assert m["throughput"]["batch"] == 8 and m["throughput"]["ips"] > 0
     assert m["size_bytes"] < 0.5 * base.metrics["size_bytes"]
     assert v.extra["quant"]["speeds_up"]
-    t0 = time.perf_counter()
     again = apply_recipe(ctx, Recipe(quant="int8-static", calib_samples=64))
-    assert time.perf_counter() - t0 < 0.2 and again.cached and again.variant.id == v.id
+    assert again.cached and again.variant.id == v.id
     # a reopened session sees the same variants
     reopened = Workspace(tmp_path / "ws")
     assert {x.id for x in reopened.variants()} == {base.id, v.id}

@@ -247,7 +247,7 @@ def test_data_with_nan_is_refused_naming_the_array(tiny, tmp_path):
     x = digits_x(8)
     x[2, 0, 1, 1] = np.nan
     np.savez(tmp_path / "bad.npz", x=x)
-    with pytest.raises(DataError, match=r"array 'x' holds 1 NaN/Inf"):
+    with pytest.raises(DataError, match=r"bad.npz: x holds 1 NaN or infinite value"):
         open_context(path, data=tmp_path / "bad.npz", workspace=tmp_path / "ws")
 
 

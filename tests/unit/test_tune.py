@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
@@ -59,9 +58,9 @@ def test_tune_returns_front_and_recommendation_then_resumes(ctx):
     assert res.quality_key == "accuracy" and len(res.tried) >= 6
     assert any(v.name == FAST_INT8.label() and v.status == "ok" for v in res.tried)
     assert any(m.startswith("[1/") for m in seen)
-    t0 = time.perf_counter()
+    before = {v.id for v in ctx.workspace.variants()}
     again = tune(ctx, max_drop=1.0, budget_s=120)
-    assert time.perf_counter() - t0 < 2.0                      # every recipe comes from the workspace
+    assert {v.id for v in ctx.workspace.variants()} == before    # every recipe came from the workspace
     assert {v.id for v in again.tried} == {v.id for v in res.tried}
 
 
