@@ -261,7 +261,7 @@ def test_data_contradicting_static_dims_is_refused(tiny, tmp_path):
 def test_labels_outside_the_models_classes_are_refused_before_any_work(tiny, tmp_path):
     path, _ = tiny
     np.savez(tmp_path / "bad.npz", x=digits_x(8), y=np.array([0, 1, 2, 3, 4, 5, 6, 12]))
-    with pytest.raises(DataError, match=r"labels y range 0..12 but the model's output 'output' has 10 classes"):
+    with pytest.raises(DataError, match=r"labels y range from 0 to 12 but the model's classes are 0..9"):
         open_context(path, data=tmp_path / "bad.npz", workspace=tmp_path / "ws")
     assert not (tmp_path / "ws" / "variants").exists()
 
