@@ -57,8 +57,10 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-class ResNet18(nn.Module):
-    """ResNet-18 (He et al. 2015), same layout as torchvision's resnet18."""
+class _ResNet(nn.Module):
+    """The ImageNet ResNet frame (stem, four stages, pooled classifier); subclasses make the stages."""
+
+    width = 512
 
     def __init__(self, num_classes: int = 1000, image_size: int = 224) -> None:
         super().__init__()
@@ -67,22 +69,32 @@ class ResNet18(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        chans = [64, 128, 256, 512]
-        cin = 64
-        for i, cout in enumerate(chans):
-            stride = 1 if i == 0 else 2
-            setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout)))
-            cin = cout
+        for i, stage in enumerate(self.stages()):
+            setattr(self, f"layer{i + 1}", stage)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, num_classes)
+        self.fc = nn.Linear(self.width, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def stages(self) -> list[nn.Sequential]:
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class ResNet18(_ResNet):
+    """ResNet-18 (He et al. 2015), same layout as torchvision's resnet18."""
+
+    def stages(self) -> list[nn.Sequential]:
+        out, cin = [], 64
+        for i, cout in enumerate((64, 128, 256, 512)):
+            out.append(nn.Sequential(BasicBlock(cin, cout, 1 if i == 0 else 2), BasicBlock(cout, cout)))
+            cin = cout
+        return out
 
 
 class DigitsResNet(nn.Module):
@@ -129,32 +141,19 @@ class Bottleneck(nn.Module):
         return self.relu(self.bn3(self.conv3(out)) + identity)
 
 
-class ResNet50(nn.Module):
+class ResNet50(_ResNet):
     """ResNet-50 (He et al. 2015), bottleneck blocks [3, 4, 6, 3], same layout as torchvision's resnet50."""
 
-    def __init__(self, num_classes: int = 1000, image_size: int = 224) -> None:
-        super().__init__()
-        self.image_size = image_size
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        cin = 64
-        for i, (width, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
-            stride = 1 if i == 0 else 2
-            layers = [Bottleneck(cin, width, stride)] + [Bottleneck(width * 4, width) for _ in range(blocks - 1)]
-            setattr(self, f"layer{i + 1}", nn.Sequential(*layers))
-            cin = width * 4
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(2048, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    width = 2048
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+    def stages(self) -> list[nn.Sequential]:
+        out, cin = [], 64
+        for i, (width, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
+            layers = [Bottleneck(cin, width, 1 if i == 0 else 2)] + [Bottleneck(width * 4, width)
+                                                                      for _ in range(blocks - 1)]
+            out.append(nn.Sequential(*layers))
+            cin = width * 4
+        return out
 
 
 class EncoderLayer(nn.Module):
