@@ -43,6 +43,8 @@ class OptimizeScreen(WorkbenchScreen):
         Binding("a", "apply", "Apply", tooltip="apply the chosen quantization and pruning, making a variant"),
         Binding("t", "tune", "Auto-tune", tooltip="tune quantization and pruning within the accuracy budget"),
         Binding("x", "cancel", "Cancel"),
+        Binding("r", "retime", "Re-time", tooltip="re-time the selected variant (or every stale one when the "
+                "baseline is selected) interleaved with the baseline, in one run"),
         Binding("v", "show_tab('tab-variants')", "Variants", show=False),
         Binding("p", "show_tab('tab-latency')", "Pareto"),
     ]
@@ -166,6 +168,12 @@ class OptimizeScreen(WorkbenchScreen):
             self._note("max drop and budget must be numbers", warn=True)
             return
         self.query_one(TaskPanel).start(TASK, wiring.tune_in_session, self.session, max_drop, budget)
+
+    def action_retime(self) -> None:
+        if self.session.model_info is None:
+            return
+        self.query_one(TaskPanel).start(TASK, wiring.retime_in_session, self.session,
+                                        self.session.selected_variant_id)
 
     def action_cancel(self) -> None:
         if self._pending is not None:

@@ -2,8 +2,10 @@
 
 * Cost per 1M inferences on an instance = USD/hour / (inferences/s x 3600) x 10^6.
   The inferences/s come from the benchmark on *this machine*, priced as the
-  instance this machine is taken to resemble (``host``, an assumption shown
-  with the figure and overridable), or from a user assumption
+  instance this machine is taken to resemble (``host``: the smallest catalog
+  instance of this CPU's architecture with a vCPU per timed thread, the CPU
+  named as detected; an assumption shown with the figure and overridable),
+  or from a user assumption
   ``INSTANCE=IPS`` (labelled *estimate*). No other projection is made.
 * Serverless: each request is billed its measured latency (rounded up to the
   millisecond) at the per-second rate of the memory size, plus data processed
@@ -105,6 +107,48 @@ def cost_per_million(usd_per_hour: float, ips: float) -> float:
     return usd_per_hour / (ips * 3600.0) * 1e6
 
 
+CPU_HOST_VENDOR = {"c7i": "Intel Xeon (Sapphire Rapids)", "c6i": "Intel Xeon (Ice Lake)",
+                   "m7i": "Intel Xeon (Sapphire Rapids)", "c7g": "AWS Graviton3 (Arm)"}
+
+
+def cpu_host(threads: int | None, catalog: Any, *, arch: str | None = None, cpu: str | None = None) -> tuple[str, str]:
+    """(instance, note): the CPU instance a benchmark on ``threads`` threads of this CPU is priced as.
+
+    The smallest compute-optimized catalog instance of this machine's architecture with at least ``threads``
+    vCPUs (one vCPU per timed thread); the note names the CPU as detected and says where the two differ.
+    """
+    import platform
+
+    from engines.measure.cpu_features import cpu_features
+
+    feats = cpu_features()
+    arch = arch or feats.arch or platform.machine()
+    cpu = cpu or feats.model
+    want = "arm64" if str(arch).lower() in ("aarch64", "arm64") else "x86_64"
+    pool = []
+    for inst in catalog.instances("ec2"):
+        spec = catalog.specs(inst)
+        if int(spec.get("gpus") or 0) or spec.get("accelerator") or spec.get("arch") != want:
+            continue
+        pool.append((inst.split(".")[0] not in ("c7i", "c7g"), int(spec.get("vcpu") or 0), inst))
+    n = max(1, int(threads or 1))
+    fits = sorted((p for p in pool if p[1] >= n), key=lambda p: (p[1], p[0]))
+    if not fits:
+        if not pool:
+            return DEFAULT_CPU_HOST, (f"assumption: this machine's CPU ({cpu}) ~ {DEFAULT_CPU_HOST}; "
+                                      "override with --host-instance")
+        best = max(pool, key=lambda p: (p[1], not p[0]))
+        return best[2], (f"estimate: measured on {n} threads of {cpu}, but the largest {want} instance in the "
+                         f"catalog, {best[2]}, has {best[1]} vCPUs; override with --host-instance")
+    vcpus, inst = fits[0][1], fits[0][2]
+    vendor = CPU_HOST_VENDOR.get(inst.split(".")[0], inst)
+    same = any(w in cpu for w in vendor.split()[:2]) if vendor else False
+    diff = "" if same else f"; a different CPU ({vendor}): the figure is an approximation"
+    spare = f", {vcpus - n} vCPU(s) left idle (priced as one replica)" if vcpus > n else ""
+    return inst, (f"assumption: measured on {n} thread(s) of this machine's {cpu} ~ {inst} ({vcpus} vCPUs"
+                  f"{spare}{diff}); override with --host-instance")
+
+
 def host_instance(measured: Any, catalog: Any, override: str | None = None) -> tuple[str, int, str]:
     """(instance, replicas, note): the instance this machine's benchmark is priced as."""
     if override:
@@ -119,8 +163,8 @@ def host_instance(measured: Any, catalog: Any, override: str | None = None) -> t
                                     f"(x{gpus}); override with --host-instance")
         raise WorkbenchError(f"no catalog instance for the GPU in {device!r}: give --host-instance or "
                              "--assume-throughput INSTANCE=IPS")
-    return DEFAULT_CPU_HOST, 1, (f"assumption: this machine's CPU ~ {DEFAULT_CPU_HOST} (Intel Xeon, AVX-512); "
-                                 "override with --host-instance")
+    inst, note = cpu_host(getattr(measured, "threads", None), catalog)
+    return inst, 1, note
 
 
 def throughput_bases(measured: Any, catalog: Any, assumptions: dict[str, float] | None = None,

@@ -1,12 +1,19 @@
 """Batch sweeps: latency percentiles and throughput per batch size, on CPU and CUDA.
 
-For each batch size (powers of two up to ``max_batch`` by default) the model
-runs through :func:`engines.measure.harness.benchmark` with a
-:class:`engines.measure.metrics.MetricsRecorder`, so every point keeps the CPU/GPU
-samples taken while it ran. On CUDA, ONNX Runtime's CUDA execution provider
-returns outputs in host memory, so each timed call already includes the
-device synchronisation. The sweep stops growing the batch once a point is far
-over the latency budget, and reports the largest batch whose p99 meets it.
+Two passes. A short *probe* runs each batch size alone (powers of two up to
+``max_batch`` by default) through :func:`engines.measure.harness.benchmark`
+with a :class:`engines.measure.metrics.MetricsRecorder`, so every point keeps
+the CPU/GPU samples taken while it ran; it stops growing the batch once a
+point is far over the latency budget, runs out of memory or fails. Then the
+batch sizes that ran are timed *paired* (:func:`engines.measure.paired.time_paired`:
+interleaved rounds in rotating order), and those figures are the ones shown:
+every point's percentiles and throughput come from the same rounds, and its
+throughput gain over the smallest batch carries an interval over rounds, so a
+neighbour's burst cannot make one batch size look better than another. On
+CUDA, ONNX Runtime's CUDA execution provider returns outputs in host memory,
+so each timed call already includes the device synchronisation. The result
+reports the largest batch whose p99 meets the budget, and where and when it
+was measured.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ class SweepPoint:
     throughput_ips: float
     iterations: int
     run_metrics: dict[str, Any] = field(default_factory=dict)
+    gain: dict[str, Any] | None = None     # throughput vs the smallest batch, paired: value, interval, rounds
 
 
 @dataclass
@@ -39,6 +47,8 @@ class SweepResult:
     percentile: str = "p99"
     best_batch: int | None = None          # largest batch meeting the budget
     notes: list[str] = field(default_factory=list)
+    paired: bool = False                   # points timed interleaved in the same rounds
+    measured: dict[str, Any] = field(default_factory=dict)   # when, where, threads, load
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,11 +97,10 @@ def batch_sweep(model: str | os.PathLike, *, fmt: str = "onnx", batches: Sequenc
                 max_batch: int = 64, budget_ms: float | None = None, percentile: str = "p99",
                 device: str = "cpu", threads: int | None = None, warmup: int = 5, iterations: int = 100,
                 budget_s_per_point: float = 3.0, data: Any = None, runner: Any = None, recorder_factory: Any = None,
-                task: TaskContext | None = None) -> SweepResult:
-    """Measure ``model`` at each batch size; see the module docstring."""
-    from engines.measure.harness import benchmark
-    from engines.measure.metrics import MetricsRecorder
-    from engines.measure.runners import example_feeds, open_runner
+                rounds: int | None = None, paired: bool = True, task: TaskContext | None = None) -> SweepResult:
+    """Measure ``model`` at each batch size; see the module docstring (``paired=False``: the probe only)."""
+    from engines.measure.paired import provenance
+    from engines.measure.runners import open_runner
 
     task = ensure_task(task)
     path = Path(model)
@@ -105,13 +114,40 @@ def batch_sweep(model: str | os.PathLike, *, fmt: str = "onnx", batches: Sequenc
     if isinstance(first, int) and first > 0:
         notes.append(f"the model's batch axis is fixed at {first}: only that batch size can run")
         batches = [first]
+    probe_share = 0.3 if paired and len(batches) > 1 else 1.0
+    points, feeds = _probe(runner, batches, notes, budget_ms=budget_ms, warmup=warmup,
+                           iterations=iterations if probe_share == 1.0 else max(5, iterations // 4),
+                           budget_s=budget_s_per_point * probe_share, data=data, device=device,
+                           recorder_factory=recorder_factory, task=task.sub(0.0, probe_share))
+    threads_used = getattr(runner, "threads", None)
+    measured = provenance(threads_used, device)
+    if probe_share < 1.0 and len(points) > 1:
+        measured = _pair(runner, points, feeds, rounds=rounds, iterations=iterations,
+                         budget_s=budget_s_per_point * (1 - probe_share), threads=threads_used, device=device,
+                         notes=notes, task=task.sub(probe_share, 1.0))
+    task.report(1.0, "sweep done")
+    return SweepResult(model=str(path), device=device, threads=threads_used, points=points,
+                       budget_ms=budget_ms, percentile=percentile,
+                       best_batch=best_batch(points, budget_ms, percentile), notes=notes,
+                       paired=probe_share < 1.0 and len(points) > 1, measured=measured)
+
+
+def _probe(runner: Any, batches: list[int], notes: list[str], *, budget_ms: float | None, warmup: int,
+           iterations: int, budget_s: float, data: Any, device: str, recorder_factory: Any,
+           task: TaskContext) -> tuple[list[SweepPoint], dict[int, Any]]:
+    """Each batch size alone, growing until the budget, memory or the model stops it."""
+    from engines.measure.harness import benchmark
+    from engines.measure.metrics import MetricsRecorder
+    from engines.measure.runners import example_feeds
+
     points: list[SweepPoint] = []
+    kept: dict[int, Any] = {}
     for i, b in enumerate(batches):
         task.report(i / len(batches), f"batch {b} on {device}")
         feeds = example_feeds(runner.inputs, batch=b, seed=i, data=data)
         recorder = recorder_factory() if recorder_factory else MetricsRecorder()
         try:
-            res = benchmark(runner, feeds, warmup=warmup, iterations=iterations, budget_s=budget_s_per_point,
+            res = benchmark(runner, feeds, warmup=warmup, iterations=iterations, budget_s=budget_s,
                             min_iterations=5, task=task.sub(i / len(batches), (i + 1) / len(batches)),
                             recorder=recorder)
         except MemoryError:
@@ -126,14 +162,41 @@ def batch_sweep(model: str | os.PathLike, *, fmt: str = "onnx", batches: Sequenc
             notes.append(f"batch {b} failed ({type(exc).__name__}); larger batches skipped")
             break
         points.append(SweepPoint(b, res.latency_ms, res.throughput_ips, res.iterations, res.run_metrics))
+        kept[b] = feeds
         if budget_ms is not None and res.latency_ms["p50"] > 4 * budget_ms and b != batches[-1]:
             notes.append(f"stopped after batch {b}: p50 {res.latency_ms['p50']:.1f} ms is far over the "
                          f"{budget_ms:g} ms budget")
             break
-    task.report(1.0, "sweep done")
-    return SweepResult(model=str(path), device=device, threads=getattr(runner, "threads", None), points=points,
-                       budget_ms=budget_ms, percentile=percentile,
-                       best_batch=best_batch(points, budget_ms, percentile), notes=notes)
+    return points, kept
+
+
+def _pair(runner: Any, points: list[SweepPoint], feeds: dict[int, Any], *, rounds: int | None, iterations: int,
+          budget_s: float, threads: int | None, device: str, notes: list[str], task: TaskContext) -> dict[str, Any]:
+    """Re-time the probed batch sizes interleaved; the points take these figures and a paired gain."""
+    from engines.measure.paired import DEFAULT_ROUNDS, time_paired
+
+    n = rounds or DEFAULT_ROUNDS
+    calls = {str(p.batch): (lambda run=runner.run, f=feeds[p.batch]: run(f)) for p in points}
+    ref = str(points[0].batch)
+    sync = getattr(runner, "sync", None)
+    timed = time_paired(calls, ref, rounds=n, iterations=max(2, iterations // n), warmup=1,
+                        round_budget_s=budget_s / n / len(points), threads=threads, device=device, task=task,
+                        sync=sync if callable(sync) else None)
+    if timed.load is not None and timed.load.message:
+        notes.append(timed.load.message)
+    base = points[0].batch
+    for p in points:
+        lat = timed.latency_ms[str(p.batch)]
+        p.latency_ms = {k: lat[k] for k in ("p50", "p90", "p95", "p99", "mean") if k in lat}
+        p.throughput_ips = p.batch * 1000.0 / lat["p50"] if lat["p50"] > 0 else 0.0
+        p.iterations = timed.iterations * timed.rounds
+        if p.batch != base:   # items/s gain over the smallest batch: batch ratio x latency ratio
+            r = timed.ratios[str(p.batch)]
+            k = p.batch / base
+            p.gain = {"value": round(r.value * k, 4), "interval": [round(r.low * k, 4), round(r.high * k, 4)],
+                      "rounds": r.rounds, "vs_batch": base, "within_noise": r.low * k <= 1.0 <= r.high * k}
+    notes.append(f"figures timed paired: {len(points)} batch sizes interleaved over {timed.rounds} rounds")
+    return dict(timed.measured)
 
 
 def recommend_batching(sweep: SweepResult, budget_ms: float, percentile: str = "p99") -> dict[str, Any]:

@@ -107,12 +107,20 @@ def reference_outputs(ctx: OptimizeContext, baseline: Variant, task: TaskContext
 
 
 def _refresh_eval(ctx: OptimizeContext, v: Variant, baseline: Variant) -> Variant:
-    """A cached variant measured on other data is re-evaluated on this data (speed figures kept)."""
+    """A cached variant measured on other data is re-evaluated on this data; when the data's input shape
+    differs from the one its speed was timed at (another sequence length), it is re-timed too (paired with
+    the baseline, which is re-timed first)."""
     if v.status != "ok" or v.metrics.get("eval_data") == ctx.data_hash:
         return v
     from engines.measure.evaluate import evaluate_model
 
     from engines.optimize.context import KERAS_FORMATS
+    from engines.optimize.stages import timing_shape
+
+    if v.kind != "engine" and v.metrics.get("timed_shape") != timing_shape(ctx):
+        if v.id != baseline.id:
+            baseline = _refresh_eval(ctx, baseline, baseline)
+        v = retime(ctx, [v])[0]
 
     ref = None if v.id == baseline.id and ctx.fmt not in KERAS_FORMATS else reference_outputs(ctx, baseline)
     metrics, _ = evaluate_model(ctx.workspace.model_path(v), v.format, ctx.x, y=ctx.y, reference=ref,
@@ -206,6 +214,7 @@ def retime(ctx: OptimizeContext, variants: list[Variant] | None = None, *, stale
     """
     from engines.measure.paired import is_stale
     from engines.measure.speed import measure_paired, measure_speed
+    from engines.optimize.stages import timing_shape
 
     task = ensure_task(task)
     base = ensure_baseline(ctx, task.sub(0.0, 0.05))
@@ -223,12 +232,13 @@ def retime(ctx: OptimizeContext, variants: list[Variant] | None = None, *, stale
                   warmup=m.warmup, throughput_batch=m.throughput_batch, task=sub)
         if v.id == base.id:
             done.append(ctx.workspace.update_metrics(v.id, **measure_speed(ctx.workspace.model_path(v), v.format,
-                                                                              **kw)))
+                                                                              **kw), timed_shape=timing_shape(ctx)))
             continue
         got = measure_paired({"baseline": (ctx.workspace.model_path(base), base.format),
                               "variant": (ctx.workspace.model_path(v), v.format)}, "baseline", **kw)
         figures = dict(got["variant"])
         figures["paired"]["reference"] = base.id
+        figures["timed_shape"] = timing_shape(ctx)
         done.append(ctx.workspace.update_metrics(v.id, **figures))
     return done
 

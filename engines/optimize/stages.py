@@ -39,6 +39,7 @@ def measure_variant(ctx: OptimizeContext, path: Path, fmt: str, task: TaskContex
     metrics, outputs = evaluate_model(path, fmt, ctx.x, y=ctx.y, reference=reference, threads=ctx.threads,
                                       batch_size=ctx.measure.eval_batch, task=task.sub(0.0, 0.3), who=who)
     metrics["eval_data"] = ctx.data_hash
+    metrics["timed_shape"] = timing_shape(ctx)
     m = ctx.measure
     base = baseline_of(ctx) if reference is not None else None
     if base is None:
@@ -53,6 +54,11 @@ def measure_variant(ctx: OptimizeContext, path: Path, fmt: str, task: TaskContex
     metrics.update(got["variant"])
     metrics["paired"]["reference"] = base.id
     return metrics, outputs
+
+
+def timing_shape(ctx: OptimizeContext) -> list[int]:
+    """The per-sample input shape speed is timed at (the data's: a sequence length, an image size)."""
+    return [int(d) for d in ctx.x.shape[1:]]
 
 
 def baseline_of(ctx: OptimizeContext) -> Any:

@@ -27,7 +27,8 @@ from engines.optimize.recipes import Recipe
 from engines.tasks import TaskContext, ensure_task
 from engines.workspace import Variant
 
-FINALISTS = 3   # qualifying variants re-timed side by side with the baseline before recommending
+FINALISTS = 8   # at most this many qualifying variants re-timed side by side with the baseline
+CONTENDER = 0.8  # a qualifying variant whose build-time speedup is >= 80% of the best one's joins the race
 RACE_ROUNDS = 7
 TIE = 0.03      # a lead whose interval's low end is under 3% is a tie: the more faithful, simpler variant wins
 
@@ -223,14 +224,27 @@ def race(ctx: OptimizeContext, variants: list[Variant], *, rounds: int = 5, iter
                        threads=ctx.threads, task=task)
 
 
+def contenders(qualifying: list[Variant], baseline: Variant) -> list[Variant]:
+    """The qualifying variants that could be the fastest: every one not clearly slower than the best at
+    build time (its paired speedup >= CONTENDER x the best's), fastest first, at most FINALISTS.
+
+    Taking all of them, not a fixed top few, keeps the race's field the same from run to run: recipes that
+    make the same graph (calibrations of one INT8 format) time alike and would otherwise swap in and out.
+    """
+    ranked = sorted((v for v in qualifying if v.id != baseline.id), key=lambda v: _speed_order(v, baseline))
+    if not ranked:
+        return []
+    best = -_speed_order(ranked[0], baseline)[0]
+    return [v for v in ranked if -_speed_order(v, baseline)[0] >= CONTENDER * best][:FINALISTS]
+
+
 def _final_race(ctx: OptimizeContext, baseline: Variant, qualifying: list[Variant], key: str, notes: list[str],
                 task: TaskContext) -> tuple[Variant | None, dict[str, float]]:
     """Re-time the fastest qualifying variants (and the fast U8/S8 recipe) with the baseline; pick one.
 
     The raced figures replace the ones stored at build time, each paired with the baseline in this race.
     """
-    finalists = sorted((v for v in qualifying if v.id != baseline.id), key=lambda v: _speed_order(v, baseline))
-    finalists = finalists[:FINALISTS]
+    finalists = contenders(qualifying, baseline)
     favourite = ctx.workspace.find(FAST_INT8.to_dict(ctx.source_hash, ctx.data_hash))
     if favourite is not None and favourite in qualifying and all(v.id != favourite.id for v in finalists):
         finalists.append(favourite)   # the recipe known to be fast on VNNI/AMX always gets a fair race

@@ -154,6 +154,7 @@ def create_app(runner: Any, *, max_batch: int = 32, max_delay_ms: float = 5.0, m
         return JSONResponse({"status": "ok", "model": state.model_name})
 
     async def invocations(request: Any) -> Any:
+        state.batcher.trimmer.touch()   # bodies that never reach the model (malformed, too large) count too
         try:
             feeds = await _feeds(state, request)
             future = state.batcher.submit(feeds)

@@ -37,6 +37,8 @@ from typing import Callable
 
 import numpy as np
 
+from engines.serving.heap import IdleTrimmer
+
 Feeds = dict[str, np.ndarray]
 RunFn = Callable[[Feeds], list[np.ndarray]]
 MAX_DELAY_MS = 60_000.0
@@ -107,6 +109,7 @@ class DynamicBatcher:
         self.rejected_full = 0
         self.failures = 0
         self.worker_errors = 0
+        self.trimmer = IdleTrimmer()      # freed request memory goes back to the OS when quiet
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -208,6 +211,10 @@ class DynamicBatcher:
                     self._chunk(batch[0])
                 elif batch:
                     self._execute(batch)
+                if batch:
+                    self.trimmer.touch()
+                else:
+                    self.trimmer.idle()
             except Exception as exc:       # supervise: fail this batch, keep serving the next ones
                 log.exception("batcher: a batch failed outside the model run")
                 with self._lock:

@@ -184,3 +184,27 @@ async def test_auto_tune_recommends_and_selects(tmp_path):
         # (tests/unit/test_tune.py checks the budget deterministically with a 1 ms budget)
         text = note_text(screen)
         assert "auto-tune recommends" in text and "recipes tried" in text
+
+
+async def test_r_retimes_the_selected_variant_paired_and_stale_ones_from_the_baseline(tmp_path):
+    app = make_app(SAMPLE, workspace=tmp_path / "ws")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_optimize(app, pilot)
+        screen.query_one("#quant").value = "fp16"
+        await pilot.pause()
+        screen.action_apply()
+        await wait_task(app, pilot)
+        ws = app.session.workspace
+        vid = app.session.selected_variant_id
+        before = ws.get(vid).metrics["paired"]["measured"]["at"]
+        await pilot.press("r")
+        await wait_task(app, pilot)
+        after = ws.get(vid).metrics["paired"]
+        assert after["measured"]["at"] > before and after["reference"] == ws.get(vid).parent
+        assert "re-timed fp16" in note_text(screen) and "interleaved" in note_text(screen)
+        # the baseline selected: only stale figures are re-timed (none here, and it says so)
+        app.session.selected_variant_id = next(v.id for v in ws.variants() if v.kind == "baseline")
+        await pilot.press("r")
+        await wait_task(app, pilot)
+        assert "nothing stale" in note_text(screen)
+        assert ws.get(vid).metrics["paired"]["measured"]["at"] == after["measured"]["at"]

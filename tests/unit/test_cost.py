@@ -47,7 +47,7 @@ def test_bases_measured_host_and_user_assumptions(cat):
     bases = throughput_bases(m, cat, {"g4dn.xlarge": 15000.0})
     assert [(b.instance, b.ips, b.label) for b in bases] == [("c7i.xlarge", 2000.0, "measured"),
                                                             ("g4dn.xlarge", 15000.0, "estimate")]
-    assert "assumption: this machine's CPU ~ c7i.xlarge" in bases[0].note
+    assert "assumption: measured on 2 thread(s) of this machine's" in bases[0].note and "~ c7i.xlarge" in bases[0].note
     assert "assumption (yours)" in bases[1].note
     host = throughput_bases(m, cat, host="m7i.xlarge")[0]
     assert host.instance == "m7i.xlarge" and "(yours)" in host.note

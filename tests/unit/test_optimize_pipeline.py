@@ -224,3 +224,33 @@ def test_cli_optimize_and_variants_json(model, tmp_path, capsys):
     np.savez(bad, x=np.zeros((4, 3, 8, 8), np.float32))
     assert main(["optimize", str(path), "-q", "int8-static", "--data", str(bad), "--workspace", ws]) == 2
     assert "expects" in capsys.readouterr().err
+
+
+def _dynamic_sequence_onnx(path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "seq",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "sequence", 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "sequence", 4])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_data_with_another_sequence_length_is_timed_again_not_served_from_the_cache(tmp_path):
+    path = _dynamic_sequence_onnx(tmp_path / "seq.onnx")
+    rng = np.random.default_rng(1)
+    figures = {}
+    for tokens in (4, 64):
+        data = tmp_path / f"x{tokens}.npz"
+        np.savez(data, x=rng.standard_normal((6, tokens, 8)).astype(np.float32))
+        ctx = open_context(path, data=str(data), workspace=tmp_path / "ws", measure=FAST)
+        res = apply_recipe(ctx, Recipe(quant="int8-dynamic"))   # needs no calibration: one variant for both
+        v = ctx.workspace.get(res.variant.id)
+        base = ctx.workspace.get(res.baseline.id)
+        assert v.metrics["timed_shape"] == [tokens, 8] and base.metrics["timed_shape"] == [tokens, 8]
+        figures[tokens] = (v.id, v.metrics["paired"]["measured"]["at"], base.metrics["measured"]["at"])
+    (id4, at4, base4), (id64, at64, base64) = figures[4], figures[64]
+    assert id4 == id64                       # the same recipe ...
+    assert at64 > at4 and base64 > base4     # ... timed again at 64 tokens, paired with a re-timed baseline

@@ -29,11 +29,27 @@ def test_sweep_measures_each_batch_with_samples(tmp_path):
     for p in res.points:
         lat = p.latency_ms
         assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
-        assert p.throughput_ips == pytest.approx(p.batch * 1000 / lat["mean"], rel=1e-6)
-        assert p.run_metrics["samples"] >= 2 and p.run_metrics["cpu_mean"] is not None
+        # the shown figures come from the paired pass: every batch size timed in the same rounds
+        assert p.throughput_ips == pytest.approx(p.batch * 1000 / lat["p50"], rel=1e-6)
+        assert p.run_metrics["samples"] >= 2 and p.run_metrics["cpu_mean"] is not None   # from the probe
     assert res.best_batch == 8 and res.device == "cpu" and res.threads == 1
+    assert res.paired and res.measured["threads"] == 1 and res.measured["when"]
+    assert res.points[0].gain is None
+    for p in res.points[1:]:   # items/s over batch 1, with its interval over rounds
+        g = p.gain
+        assert g["vs_batch"] == 1 and g["rounds"] >= 3 and g["interval"][0] <= g["value"] <= g["interval"][1]
+        assert g["within_noise"] == (g["interval"][0] <= 1.0 <= g["interval"][1])
+    assert any("timed paired" in n for n in res.notes)
     back = SweepResult.from_dict(json.loads(json.dumps(res.to_dict())))
     assert back.point(4).latency_ms == res.point(4).latency_ms
+
+
+def test_probe_only_sweep_is_marked_unpaired(tmp_path):
+    model = tiny_onnx(tmp_path / "m.onnx", in_features=64, out_features=8)
+    res = batch_sweep(model, batches=[1, 4], iterations=10, budget_s_per_point=0.2, threads=1, paired=False)
+    assert not res.paired and all(p.gain is None for p in res.points)
+    one = batch_sweep(model, batches=[2], iterations=10, budget_s_per_point=0.2, threads=1)
+    assert not one.paired and one.points[0].gain is None   # nothing to pair with
 
 
 def test_best_batch_and_recommendation_from_points():

@@ -127,3 +127,20 @@ def test_near_ties_go_to_the_more_faithful_variant():
     assert pick_fastest([pc, pt, slow], p50, "accuracy").id == "per_channel"   # 2% apart: a tie
     p50["per_tensor"] = 9.0
     assert pick_fastest([pc, pt, slow], p50, "accuracy").id == "per_tensor"    # 12% apart: really faster
+
+
+def test_every_contender_joins_the_race_not_a_noisy_top_three():
+    from types import SimpleNamespace
+
+    from engines.optimize.tune import contenders
+
+    def v(vid, speedup):
+        return SimpleNamespace(id=vid, metrics={"paired": {"speedup": {"value": speedup}}, "size_bytes": 1})
+
+    base = SimpleNamespace(id="base", metrics={"latency_ms": {"p50": 1.0}})
+    pool = [base, v("minmax", 2.6), v("percentile", 2.4), v("entropy", 2.5), v("qop", 2.55), v("pt", 2.2),
+            v("fp16", 1.0), v("dynamic", 0.9)]
+    got = [x.id for x in contenders(pool, base)]
+    # all five INT8 recipes within 80 % of the best go to the race (a top three would drop two at random)
+    assert got == ["minmax", "qop", "entropy", "percentile", "pt"]
+    assert contenders([base], base) == []

@@ -73,12 +73,22 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for r in results:
         print(f"{target.name} on {r.device} ({r.threads} threads), p99 budget {args.budget_ms:g} ms")
-        print(f"{'batch':>6} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'items/s':>10} {'cpu %':>6}")
+        print(f"{'batch':>6} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'items/s':>10} {'gain [95% interval]':>22} "
+              f"{'cpu %':>6}")
         for p in r.points:
             lat = p.latency_ms
             cpu = p.run_metrics.get("cpu_mean")
+            g = p.gain
+            gain = "" if not g else (f"{g['value']:.2f}x [{g['interval'][0]:.2f}-{g['interval'][1]:.2f}]"
+                                     + ("~" if g["within_noise"] else ""))
             print(f"{p.batch:>6} {lat['p50']:>9.2f} {lat['p95']:>9.2f} {lat['p99']:>9.2f} "
-                  f"{p.throughput_ips:>10.1f} {'' if cpu is None else f'{cpu:.0f}':>6}")
+                  f"{p.throughput_ips:>10.1f} {gain:>22} {'' if cpu is None else f'{cpu:.0f}':>6}")
+        m = r.measured
+        if m:
+            how = "interleaved in the same rounds" if r.paired else "one batch size at a time"
+            print(f"timed {how}, {m.get('when')}, {m.get('threads') or '?'} threads, {m.get('cpu')}"
+                  + (", machine busy" if m.get("busy") else "") + "  (gain: items/s vs the smallest batch; "
+                  "~ within noise)")
         best = f"batch {r.best_batch}" if r.best_batch else "no batch size"
         print(f"largest batch within {args.budget_ms:g} ms p99: {best}")
         for note in r.notes:

@@ -109,6 +109,23 @@ def tune_in_session(session: "Session", max_drop: float, budget_s: float, task: 
             "tried": len(res.tried), "seconds": res.elapsed_s}
 
 
+def retime_in_session(session: "Session", variant_id: str | None, task: Any = None) -> dict[str, Any]:
+    """Worker body: re-time one variant paired with the baseline; the baseline (or none) selected: every
+    variant whose figures are stale (another machine, too old, or no record of where)."""
+    from engines.optimize.pipeline import retime
+
+    ctx = get_context(session)
+    chosen = ctx.workspace.get(variant_id) if variant_id else None
+    single = chosen is not None and chosen.kind != "baseline"
+    done = retime(ctx, [chosen] if single else None, stale_only=not single, task=task)
+    target = done[0] if single and done else chosen
+    what = (f"re-timed {target.name} against the baseline, interleaved in one run" if single and done else
+            f"re-timed {len(done)} stale variant(s), each interleaved with the baseline" if done else
+            "nothing stale to re-time: every figure was measured here, recently (select a variant to force it)")
+    return {"kind": "retime", "variant_id": target.id if target is not None else None,
+            "name": target.name if target is not None else "", "status": "ok", "error": None, "notes": [what]}
+
+
 def table_rows(session: "Session") -> tuple[list[dict[str, Any]], str]:
     """Display rows (with deltas vs the baseline and Pareto marks) and the quality measure's name."""
     from engines.optimize.pareto import pareto_ids, quality_key
