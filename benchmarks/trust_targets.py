@@ -61,7 +61,16 @@ def resnet_section(work: Path, args: argparse.Namespace) -> dict:
     runs = []
     ref_paths = None
     tag = f"-t{args.threads}" if args.threads else ""
+    ref = load = None
     for phase in ("idle", "busy"):
+        if phase == "busy":   # the idle reference, taken right after the idle runs (before any neighbour)
+            print(f"idle reference: side by side, {args.ref_rounds} rounds", flush=True)
+            load = check_load()
+            runners = {k: open_timing_runner(p, "onnx", threads) for k, p in ref_paths.items()}
+            feeds = {k: example_feeds(r.inputs, batch=1, data=x[:1]) for k, r in runners.items()}
+            ref = time_paired(runner_calls(runners, feeds), "fp32", rounds=args.ref_rounds, iterations=20,
+                              load=load, threads=threads)
+            del runners
         for i in range(args.runs):
             neighbour = _busy_core() if phase == "busy" else None
             try:
@@ -79,6 +88,7 @@ def resnet_section(work: Path, args: argparse.Namespace) -> dict:
                              "threads": m.get("threads"), "seconds": round(time.perf_counter() - t0, 1)})
                 print(f"  {phase} {i}: {runs[-1]['speedup']} {runs[-1]['interval']} rounds {runs[-1]['rounds']}",
                       flush=True)
+                threads = ctx.threads
                 if ref_paths is None:
                     ref_paths = {"fp32": ctx.workspace.model_path(res.baseline),
                                  "int8": ctx.workspace.model_path(res.variant)}
@@ -86,18 +96,13 @@ def resnet_section(work: Path, args: argparse.Namespace) -> dict:
                 if neighbour is not None:
                     neighbour.terminate()
                     neighbour.wait()
-    print(f"idle reference: side by side, {args.ref_rounds} rounds", flush=True)
-    load = check_load()
-    runners = {k: open_timing_runner(p, "onnx", ctx.threads) for k, p in ref_paths.items()}
-    feeds = {k: example_feeds(r.inputs, batch=1, data=x[:1]) for k, r in runners.items()}
-    ref = time_paired(runner_calls(runners, feeds), "fp32", rounds=args.ref_rounds, iterations=5, load=load)
     idle = ref.ratios["int8"]
     ok = [r for r in runs if r["speedup"] is not None]
     within = [abs(r["speedup"] / idle.value - 1.0) <= TOLERANCE for r in ok]
     side = [(r["speedup"] > 1.0) == (idle.value > 1.0) or r["within_noise"] for r in ok]
     return {
         "model": "ResNet-18 (engines.models.zoo, seeded random weights), 224x224, batch 1, ONNX Runtime CPU",
-        "recipe": recipe.label(), "samples": args.samples, "threads": ctx.threads,
+        "recipe": recipe.label(), "samples": args.samples, "threads": threads,
         "measure": {"iterations": args.iterations, "seconds": args.seconds},
         "idle_paired_reference": {**idle.to_dict(), "load": load.to_dict(), "p50_ms": {
             k: round(v["p50"], 3) for k, v in ref.latency_ms.items()}},
