@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.serving.codecs import RequestError
+from engines.serving.heap import trim_heap
 
 _FUNCTIONS = ("decode", "encode")
 _HEADER = struct.Struct("!Q")
@@ -123,21 +124,11 @@ class Offload:
                 self._stop_child()
             finally:
                 self._lock.release()
-            _trim_heap()
+            trim_heap()   # freed pages of the burst's bodies go back to the OS
 
     def close(self) -> None:
         with self._lock:
             self._stop_child()
-
-
-def _trim_heap() -> None:
-    """Give freed heap pages back to the OS after a burst of large requests (glibc only)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _reap(proc: subprocess.Popen) -> None:
