@@ -40,23 +40,24 @@ class Replay:
         """One line for the banner every screen shows during a replay."""
         head = f"RECORDED · replay of {self.workspace.name}: {self.variants} variant{'s' * (self.variants != 1)}"
         if self.first is None:
-            where = "no record of when or where the figures were measured"
-        else:
-            span = self.first if self.first == self.last else f"{self.first} – {_time_only(self.first, self.last)}"
-            machines = "; ".join(self.machines) or "unknown machine"
-            where = f"measured {span} on {machines}" + (" (this machine)" if self.here else " (not this machine)")
-            if self.unrecorded:
-                where += f"; {self.unrecorded} without a record"
-        return f"{head}, {where} · figures are not re-measured"
+            return f"{head}, no record of when or where they were measured · not re-measured"
+        machines = "; ".join(self.machines) or "unknown machine"
+        where = "this machine" if self.here else "another machine"
+        text = f"{head} measured {_span(self.first, self.last)} on {machines} ({where})"
+        if self.unrecorded:
+            text += f", {self.unrecorded} without a record"
+        return f"{text} · not re-measured"
 
 
-def _time_only(first: str, last: str | None) -> str:
-    """The end of a span without repeating its date: '2026-12-01 10:02:00 UTC' -> '10:02:00 UTC'."""
-    if last is None:
-        return "?"
-    if first[:10] == last[:10]:
-        return last[11:]
-    return last
+def _span(first: str, last: str | None) -> str:
+    """'2026-12-01 10:02:00 UTC', '2026-12-01 10:07:30 UTC' -> '2026-12-01 10:02–10:07 UTC'."""
+    def short(t: str) -> str:
+        return t[:16] if len(t) >= 16 and t[13] == ":" else t
+
+    if last is None or short(last) == short(first):
+        return f"{short(first)} UTC" if short(first) != first else first
+    end = short(last)[11:] if first[:10] == last[:10] else short(last)
+    return f"{short(first)}–{end} UTC"
 
 
 def _provenance(metrics: dict[str, Any]) -> dict[str, Any] | None:

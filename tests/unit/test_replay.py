@@ -30,9 +30,8 @@ def test_banner_says_recorded_when_and_where(tmp_path):
     assert rep.workspace == tmp_path / "demo" and rep.model == SAMPLE_ONNX
     assert rep.variants == 6 and not rep.here
     text = rep.banner()
-    assert text.startswith("RECORDED · replay of demo: 6 variants")
-    assert "measured 2026-12-01 10:02:00 UTC – 10:07:00 UTC on Example Xeon, 2 cores (not this machine)" in text
-    assert text.endswith("figures are not re-measured")
+    assert text == ("RECORDED · replay of demo: 6 variants measured 2026-12-01 10:02–10:07 UTC on Example Xeon, "
+                    "2 cores (another machine) · not re-measured")
 
 
 def test_banner_without_any_record(tmp_path):
@@ -41,13 +40,18 @@ def test_banner_without_any_record(tmp_path):
     for v in data["variants"]:
         v["metrics"].pop("measured", None)
     (ws / "manifest.json").write_text(json.dumps(data))
-    assert "no record of when or where the figures were measured" in replay.prepare(ws, SAMPLE_ONNX).banner()
+    assert "no record of when or where they were measured" in replay.prepare(ws, SAMPLE_ONNX).banner()
 
 
 def test_this_machine_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr("engines.measure.paired.machine_id", lambda: "fixture0machine")
     rep = replay.prepare(replay_workspace(tmp_path / "demo"), SAMPLE_ONNX)
     assert rep.here and "(this machine)" in rep.banner()
+
+
+def test_span_of_one_time_and_of_two_days():
+    assert replay._span("2026-12-01 10:02:00 UTC", "2026-12-01 10:02:40 UTC") == "2026-12-01 10:02 UTC"
+    assert replay._span("2026-12-01 23:50:00 UTC", "2026-12-02 00:10:00 UTC") == "2026-12-01 23:50–2026-12-02 00:10 UTC"
 
 
 def test_bundled_sample_found_by_its_hash(tmp_path):
@@ -70,12 +74,27 @@ def test_unknown_model_asks_for_it(tmp_path):
         replay.prepare(ws)
 
 
+def _empty(p: Path) -> Path:
+    (p / "empty").mkdir()
+    return p / "empty"
+
+
+def _damaged(p: Path) -> Path:
+    (p / "bad").mkdir()
+    (p / "bad" / "manifest.json").write_text("{not json")
+    return p / "bad"
+
+
+def _a_file(p: Path) -> Path:
+    (p / "file.txt").write_text("x")
+    return p / "file.txt"
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda p: p / "nowhere", "no such workspace folder"),
-    (lambda p: (p / "empty").mkdir() or p / "empty", "holds no variants to replay"),
-    (lambda p: (p / "bad").mkdir() or (p / "bad" / "manifest.json").write_text("{not json") or p / "bad",
-     "unreadable"),
-    (lambda p: (p / "file.txt").write_text("x") or p / "file.txt", "no such workspace folder"),
+    (_empty, "holds no variants to replay"),
+    (_damaged, "unreadable"),
+    (_a_file, "no such workspace folder"),
 ])
 def test_bad_workspaces(tmp_path, make, match):
     with pytest.raises(WorkbenchError, match=match):
