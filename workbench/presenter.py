@@ -59,8 +59,15 @@ def apply(app: Any, *, presenter: bool = True, replay: "Replay | None" = None) -
     app.register_theme(PRESENTER_THEME)
     app.theme = THEME_NAME
     app.add_class(CSS_CLASS)
+    app.format_title = _title_without_dim   # Textual dims the sub-title (the model): unreadable on a projector
     if STYLESHEET not in app.css_path:
         app.css_path.append(STYLESHEET)
+
+
+def _title_without_dim(title: str, sub_title: str) -> Any:
+    from textual.content import Content
+
+    return Content(f"{title} — {sub_title}" if sub_title else title)
 
 
 def is_presenter(app: Any) -> bool:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.page import WebServer, free_port
-from workbench.web.server import check_port, child_command, is_loopback, tui_args
+pytest.importorskip("textual_serve")
+
+from tests.browser.page import WebServer, free_port  # noqa: E402
+from workbench.web.server import check_port, child_command, is_loopback, tui_args  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-pytest.importorskip("textual_serve")
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
