@@ -90,6 +90,7 @@ def test_other_host_warns_before_binding():
     (["--public-url", "class.example.org"], "--public-url must start with http:// or https://"),
     (["--replay", "no/such/ws"], "no such workspace folder to replay: no/such/ws"),
     (["--replay", "x", "--workspace", "y"], "--replay WORKSPACE opens that workspace"),
+    (["--max-sessions", "-1"], "--max-sessions must be 0 (no limit) or more, not -1"),
 ])
 def test_bad_input(args, message):
     r = run_cli("web", *args)
@@ -128,3 +129,40 @@ def test_check_port_free_and_taken():
 
         with pytest.raises(WorkbenchError, match="is taken"):
             check_port("127.0.0.1", port)
+
+
+def test_a_full_server_turns_tabs_away_without_starting_a_process():
+    import asyncio
+    import urllib.error
+
+    import aiohttp
+    import psutil
+
+    server = WebServer("--max-sessions", "1")
+    try:
+        assert "(at most 1)" in server.output()
+
+        async def scenario() -> None:
+            async with aiohttp.ClientSession() as http:
+                first = await http.ws_connect(f"ws://127.0.0.1:{server.port}/ws")
+                for _ in range(100):   # its app process starts
+                    if server.app_processes():
+                        break
+                    await asyncio.sleep(0.1)
+                procs = server.app_processes()
+                assert len(procs) == 1
+                with pytest.raises(urllib.error.HTTPError) as page:
+                    await asyncio.to_thread(urllib.request.urlopen, server.url, timeout=5)
+                assert page.value.code == 503
+                assert "this server is full (1 of 1 sessions)" in page.value.read().decode()
+                second = await http.ws_connect(f"ws://127.0.0.1:{server.port}/ws")
+                msg = await second.receive(timeout=10)
+                assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1013, msg
+                assert len(server.app_processes()) == 1
+                await first.close()
+                gone, alive = await asyncio.to_thread(psutil.wait_procs, procs, 30)
+                assert not alive
+
+        asyncio.run(scenario())
+    finally:
+        server.stop()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+# measured (docs/benchmarks.md, "Browser sessions"): 57 sessions that each ran a step fit in 24 GiB
+DEFAULT_MAX_SESSIONS = 40
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("web", help="serve the workbench to browsers (one app process per tab)",
@@ -18,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--public-url", help="the address browsers use, e.g. https://class.example.org (default: "
                                         "the address each browser connected to)")
+    p.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS,
+                   help=f"most browser tabs served at once, one app process each (default {DEFAULT_MAX_SESSIONS}; "
+                        "0: no limit); a tab over it is told the server is full")
     p.add_argument("--data", help="NPZ file with array x (and optional labels y) for every session")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow loading a pickled full PyTorch module (runs code from the file)")
@@ -43,6 +49,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise WorkbenchError("--replay WORKSPACE opens that workspace: give it without --workspace")
     if args.public_url and not args.public_url.startswith(("http://", "https://")):
         raise WorkbenchError(f"--public-url must start with http:// or https://, not {args.public_url!r}")
+    if args.max_sessions < 0:
+        raise WorkbenchError(f"--max-sessions must be 0 (no limit) or more, not {args.max_sessions}")
     if not args.host.strip():
         raise WorkbenchError("--host is empty: give an address, e.g. 127.0.0.1 or 0.0.0.0")
 
@@ -71,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
                                                    replay=args.replay))
     server.serve(command, host=args.host, port=args.port, public_url=args.public_url,
                  font_size=WEB_FONT_SIZE if args.presenter else 16,
-                 title="workbench (presenter)" if args.presenter else "workbench")
+                 title="workbench (presenter)" if args.presenter else "workbench", max_sessions=args.max_sessions)
     return 0

@@ -103,12 +103,13 @@ class WorkbenchServer(Server):
     """textual-serve's server with the workbench's page and start-up lines."""
 
     def __init__(self, command: str, *, host: str, port: int, title: str = "workbench",
-                 public_url: str | None = None, font_size: int = 16) -> None:
+                 public_url: str | None = None, font_size: int = 16, max_sessions: int = 0) -> None:
         super().__init__(command, host=host, port=port, title=title, public_url=public_url,
                          templates_path=TEMPLATES)
         self.fixed_url = public_url.rstrip("/") if public_url else None
         self.font_size = font_size
         self.sessions = 0          # connected browser tabs (one app process each)
+        self.max_sessions = max_sessions   # 0: no limit
         self.sessions_total = 0
 
     def url(self) -> str:
@@ -119,11 +120,21 @@ class WorkbenchServer(Server):
         reach = ("this machine only (--host 0.0.0.0 lets others connect)" if is_loopback(self.host)
                  else "every machine that can reach this address")
         self.console.print(f"workbench web: serving on {self.url()} for {reach}", highlight=False)
-        self.console.print("one app process per browser tab; Ctrl+C stops the server and every session",
+        cap = f"at most {self.max_sessions}" if self.max_sessions else "no limit on the number"
+        self.console.print(f"one app process per browser tab ({cap}); Ctrl+C stops the server and every session",
                            highlight=False)
+
+    def full(self) -> bool:
+        return 0 < self.max_sessions <= self.sessions
+
+    def full_text(self) -> str:
+        return (f"workbench: this server is full ({self.sessions} of {self.max_sessions} sessions): "
+                "try again when a session ends")
 
     @aiohttp_jinja2.template("app_index.html")
     async def handle_index(self, request: web.Request) -> dict[str, Any]:
+        if self.full():
+            raise web.HTTPServiceUnavailable(text=self.full_text())
         base = self.fixed_url or _origin(request)
         ws_base = ("wss:" if base.startswith("https:") else "ws:") + base.split(":", 1)[1]
         try:
@@ -138,6 +149,11 @@ class WorkbenchServer(Server):
         }
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+        if self.full():   # no app process: the tab is told why and closed ("try again later")
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            await ws.close(code=1013, message=self.full_text().encode()[:120])
+            return ws
         self.sessions += 1
         self.sessions_total += 1
         try:
@@ -147,11 +163,11 @@ class WorkbenchServer(Server):
 
 
 def serve(command: str, *, host: str, port: int, public_url: str | None = None, font_size: int = 16,
-          title: str = "workbench") -> None:
+          title: str = "workbench", max_sessions: int = 0) -> None:
     """Run until Ctrl+C or SIGTERM; a port taken meanwhile is a one-line :class:`WorkbenchError`."""
     check_port(host, port)
     server = WorkbenchServer(command, host=host, port=port, public_url=public_url, font_size=font_size,
-                             title=title)
+                             title=title, max_sessions=max_sessions)
     try:
         server.serve()
     except OSError as exc:
