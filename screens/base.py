@@ -87,6 +87,11 @@ class WorkbenchScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         yield NavBar(self.AREA)
+        replay = getattr(self.app, "replay", None)   # workbench --replay WORKSPACE: figures are recorded
+        if replay is not None:
+            from screens.widgets.replay_banner import ReplayBanner
+
+            yield ReplayBanner(replay.banner())
         yield Body(self.compose_body)
         yield MetricsBar()
         yield Footer()

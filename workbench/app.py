@@ -228,15 +228,30 @@ class WorkbenchApp(App):
 
 def make_app(model: str | os.PathLike | None = None, data: str | os.PathLike | None = None,
              trust_pickle: bool = False, workspace: str | os.PathLike | None = None, *,
-             load_default: bool = True, config: Config | None = None) -> WorkbenchApp:
-    """Build the app. ``model=None`` opens the bundled sample unless ``load_default`` is False."""
+             load_default: bool = True, config: Config | None = None, presenter: bool = False,
+             replay: str | os.PathLike | None = None) -> WorkbenchApp:
+    """Build the app. ``model=None`` opens the bundled sample unless ``load_default`` is False.
+
+    ``presenter``: the high-contrast layout; ``replay``: a prepared workspace whose stored figures are shown
+    as recorded (:mod:`workbench.presenter`, :mod:`workbench.replay`)."""
+    recorded = None
+    if replay is not None:
+        from workbench.replay import prepare
+
+        recorded = prepare(replay, model)
+        model, workspace = recorded.model, recorded.workspace
     path = Path(model).expanduser() if model is not None else (default_model_path() if load_default else None)
     session = Session(
         data_path=Path(data).expanduser() if data is not None else None,
         trust_pickle=trust_pickle,
         workspace_dir=Path(workspace).expanduser() if workspace is not None else None,
     )
-    return WorkbenchApp(session, config, initial_model=path)
+    app = WorkbenchApp(session, config, initial_model=path)
+    if presenter or recorded is not None:
+        from workbench.presenter import apply
+
+        apply(app, presenter=presenter, replay=recorded)
+    return app
 
 
 def run_app(model: str | os.PathLike | None = None, data: str | os.PathLike | None = None,
@@ -244,6 +259,14 @@ def run_app(model: str | os.PathLike | None = None, data: str | os.PathLike | No
     app = make_app(model, data, trust_pickle, workspace, **kw)
     app.exit_on_hangup = True  # a real terminal: quit when it goes away (tests run without this)
     app.run()
+    # the app ended (quit, hang-up, a closed browser tab under `workbench web`): its workers were cancelled;
+    # a worker thread that ignores the cancel does not hold the process past the grace time
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+        timer = threading.Timer(QUIT_GRACE_S, os._exit, args=(int(app.return_code or 0),))
+        timer.daemon = True
+        timer.start()
     # the heap (torch, onnxruntime, the model) need not be collected object by object at exit: that took
     # about a second after the last frame; frozen objects are skipped by the final collections
     import gc

@@ -18,6 +18,7 @@ from typing import Sequence
 COMMANDS = ["inspect", "optimize", "tune", "variants", "sweep", "serve", "loadgen", "build",
             "prices", "cost", "deploy", "samples"]
 COMMANDS.insert(COMMANDS.index("deploy") + 1, "monitor")  # workbench monitor (engines/deploy/monitor.py)
+COMMANDS.append("web")  # workbench web: the app in browsers, one process per connection (commands/web.py)
 
 EXIT_USAGE = 2
 EXIT_TERMINATED = 128 + 15
@@ -38,7 +39,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="workbench",
-        usage="workbench [MODEL] [--data FILE.npz] [--trust-pickle] [--workspace DIR]\n"
+        usage="workbench [MODEL] [--data FILE.npz] [--trust-pickle] [--workspace DIR] [--presenter] "
+              "[--replay WORKSPACE]\n"
               "       workbench COMMAND [options]",
         description="Load a model, optimize it with measured results, build engines, serve and deploy it. "
                     "Without a COMMAND, opens the terminal UI on MODEL (default: the bundled sample CNN).",
@@ -65,6 +67,11 @@ def _tui_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow loading a pickled full PyTorch module (runs code from the file: only for files you trust)")
     p.add_argument("--workspace", help="folder for variants (default: ~/.workbench/workspaces/<model>)")
+    p.add_argument("--presenter", action="store_true",
+                   help="presenter mode: high-contrast, large-text-friendly layout for a projector")
+    p.add_argument("--replay", metavar="WORKSPACE",
+                   help="open a prepared workspace's stored variants and figures at once, marked as recorded "
+                        "(MODEL: the model it was made from; a bundled sample is found by itself)")
     return p
 
 
@@ -134,9 +141,12 @@ def _open_tui(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"no such file or folder: {args.model}")
     if args.data and not Path(args.data).is_file():
         raise WorkbenchError(f"no such data file: {args.data}")
+    if args.replay and args.workspace:
+        raise WorkbenchError("--replay WORKSPACE opens that workspace: give it without --workspace")
     from workbench.app import run_app
 
-    return run_app(model=args.model, data=args.data, trust_pickle=args.trust_pickle, workspace=args.workspace)
+    return run_app(model=args.model, data=args.data, trust_pickle=args.trust_pickle, workspace=args.workspace,
+                   presenter=args.presenter, replay=args.replay)
 
 
 if __name__ == "__main__":  # pragma: no cover
