@@ -73,8 +73,12 @@ def candidates(ctx: OptimizeContext, *, pruning: bool = True, recover_epochs: in
         return [Recipe(quant="tflite-int8"), Recipe(quant="tflite-dynamic"), Recipe(quant="tflite-fp16")]
     if ctx.fmt == "tflite":
         return []
+    from engines.optimize.quantize_openvino import tuner_modes
+
+    ov = tuner_modes(ctx)   # OpenVINO INT8 (NNCF), where openvino and nncf are installed
     out = [
         FAST_INT8,
+        *(Recipe(quant=m) for m in ov),
         Recipe(quant="int8-static", quant_format="qoperator"),
         Recipe(quant="int8-static", calibration="percentile"),
         Recipe(quant="int8-static", calibration="entropy"),
@@ -91,6 +95,9 @@ def candidates(ctx: OptimizeContext, *, pruning: bool = True, recover_epochs: in
             out.append(base)
             out.append(Recipe(prune_mode="structured", prune_amount=amount, recover_epochs=recover_epochs,
                               quant="int8-static"))
+            if ov:   # the combined recipe on OpenVINO: pruned channels and NNCF INT8
+                out.append(Recipe(prune_mode="structured", prune_amount=amount, recover_epochs=recover_epochs,
+                                  quant="openvino-int8"))
     return out
 
 
@@ -156,7 +163,8 @@ def complexity(v: Variant) -> int:
     score = 0
     if r.get("prune_mode", "none") != "none":
         score += 3 + (1 if r.get("recover_epochs") else 0)
-    score += {"none": 0, "fp16": 1, "int8-dynamic": 2, "int8-static": 3, "int4": 3}.get(r.get("quant", "none"), 2)
+    score += {"none": 0, "fp16": 1, "int8-dynamic": 2, "int8-static": 3, "int4": 3, "openvino-int8": 3,
+              "openvino-int8-acc": 4}.get(r.get("quant", "none"), 2)
     defaults = FAST_INT8
     if r.get("quant") == "int8-static":
         score += sum(r.get(f) != getattr(defaults, f) for f in
