@@ -168,7 +168,7 @@ REGISTRY: tuple[Capability, ...] = (
                (F.ONNX,), "engines.build.openvino:build_openvino", precisions=("fp32", "fp16", "int8"),
                speeds_up="x86 CPUs (Intel and AMD: AVX2/AVX-512/VNNI/AMX kernels); INT8 via NNCF",
                output_file="model.xml", output_format=F.OPENVINO, check=f"{_AV}:openvino_backend",
-               meta={"int8_from_float": True, "options": ("hint", "streams")}),
+               meta={"int8_from_float": True, "options": ("hint", "streams", "frontend", "accuracy_control")}),
     # -- runtimes (what runs a file) ----------------------------------------------------------------
     Capability("onnx", "runtime", "ONNX Runtime", "ONNX Runtime session", (F.ONNX,),
                "engines.measure.runners:open_onnx_runner", devices=("cpu", "cuda"),

@@ -2,9 +2,11 @@
 
 Candidates are tried in order of how likely they are to pay off on a CPU
 (static INT8 with U8 activations / S8 weights per channel first, the recipe
-that is fast on VNNI/AMX machines), then other formats, calibrations and
-types, dynamic INT8, FP16, INT4 for MatMul models, and structured pruning
-(with recovery) alone and combined with INT8. Every candidate is measured;
+that is fast on VNNI/AMX machines), OpenVINO INT8 (NNCF; accuracy-controlled
+too when the data has labels) where openvino and nncf are installed, then
+other formats, calibrations and types, dynamic INT8, FP16, INT4 for MatMul
+models, and structured pruning (with recovery) alone and combined with INT8
+(ORT, and OpenVINO). Every candidate is measured;
 the result is the Pareto front and one recommended variant: the fastest whose
 quality drop is within ``max_drop`` points, timed against the other finalists
 in the same rounds; when its interval does not separate it from another, the
