@@ -259,3 +259,15 @@ def test_validate_refuses_an_ir_on_a_gpu_instance():
                  aws=False)
     assert validate(DeploySpec(mode="realtime", name="ov", instance_type="ml.c6i.xlarge"), facts,
                     check_image=False, aws=False) == []
+
+
+def test_saving_an_ir_variant_copies_its_weights(tmp_path: Path, onnx_model: Path):
+    from engines.build.openvino import open_openvino_runner
+    from engines.optimize.pipeline import save_variant
+
+    ctx = _ctx(tmp_path, onnx_model)
+    v = apply_recipe(ctx, Recipe(quant="openvino-int8")).variant
+    (tmp_path / "out").mkdir()
+    saved = save_variant(ctx, v, tmp_path / "out")
+    assert saved.suffix == ".xml" and saved.with_suffix(".bin").is_file()
+    assert open_openvino_runner(saved, threads=1).run({"input": digits_x(2)})[0].shape == (2, 10)
