@@ -235,12 +235,11 @@ def test_deploy_local_serves_the_ir_under_the_container_contract(tmp_path: Path,
         ci.predict_fn(np.zeros((1, 1, 9, 9), np.float32), model)
 
 
-def test_cli_deploy_local_of_an_ir(tmp_path: Path, onnx_model: Path, capsys, monkeypatch):
+def test_cli_deploy_local_of_an_ir(tmp_path: Path, onnx_model: Path, capsys):
     pytest.importorskip("httpx")
     pytest.importorskip("starlette")
     from workbench.cli import main
 
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
     ir = _ir(tmp_path, onnx_model)
     rc = main(["deploy", str(ir), "--serverless", "--local", "--json"])
     out = json.loads(capsys.readouterr().out)
