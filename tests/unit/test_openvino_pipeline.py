@@ -270,3 +270,19 @@ def test_saving_an_ir_variant_copies_its_weights(tmp_path: Path, onnx_model: Pat
     saved = save_variant(ctx, v, tmp_path / "out")
     assert saved.suffix == ".xml" and saved.with_suffix(".bin").is_file()
     assert open_openvino_runner(saved, threads=1).run({"input": digits_x(2)})[0].shape == (2, 10)
+
+
+def test_an_op_openvino_cannot_take_fails_only_that_variant_with_the_node_named(tmp_path: Path, onnx_model: Path,
+                                                                                  monkeypatch):
+    import engines.build.openvino as mod
+    from engines.errors import UnsupportedError
+
+    def refuse(src):
+        raise UnsupportedError("OpenVINO cannot convert node 'conv9' (op com.example.Fancy) of model.onnx: "
+                               "replace the op, or use the ort backend")
+
+    monkeypatch.setattr(mod, "convert_onnx", refuse)
+    ctx = _ctx(tmp_path, onnx_model)
+    v = apply_recipe(ctx, Recipe(quant="openvino-int8")).variant
+    assert v.status == "failed" and "'conv9'" in v.error and "ort backend" in v.error
+    assert apply_recipe(ctx, Recipe(quant="int8-static")).variant.status == "ok"   # the others go on
