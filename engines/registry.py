@@ -122,6 +122,19 @@ REGISTRY: tuple[Capability, ...] = (
                speeds_up="CPUs with int8 dot products (ARM dotprod, x86 VNNI via XNNPACK), Edge TPUs, DSPs and "
                          "NPUs; weights and activations int8", output_file="model.tflite", output_format=F.TFLITE,
                check=f"{_AV}:tensorflow", tunable=True),
+    Capability("openvino-int8", "quantize", "OpenVINO INT8 (NNCF)",
+               "OpenVINO IR with INT8 weights and activations, calibrated on data by NNCF (CPUs)",
+               _ONNX_IN, "engines.optimize.quantize_openvino:quantize_openvino", precisions=("int8",),
+               needs_calibration=True, speeds_up="x86 CPUs with VNNI/AMX (OpenVINO's INT8 kernels); weights 4x "
+                                                 "smaller", output_file="model.xml", output_format=F.OPENVINO,
+               check=f"{_AV}:openvino_backend", aliases=("ov-int8",), tunable=True),
+    Capability("openvino-int8-acc", "quantize", "OpenVINO INT8, accuracy-controlled",
+               "NNCF quantize_with_accuracy_control: INT8 with the layers that cost over 1 accuracy point kept in "
+               "float (needs labels)", _ONNX_IN, "engines.optimize.quantize_openvino:quantize_openvino",
+               precisions=("int8",), needs_calibration=True,
+               speeds_up="x86 CPUs with VNNI/AMX, a little less than full INT8 where layers stay float",
+               output_file="model.xml", output_format=F.OPENVINO, check=f"{_AV}:openvino_backend",
+               aliases=("ov-int8-acc",), tunable=True, meta={"needs_labels": True}),
     # -- pruning ------------------------------------------------------------------------------------
     Capability("structured", "prune", "structured (channels)",
                "removes whole channels (Torch-Pruning DepGraph): fewer MACs on any hardware",
@@ -155,7 +168,7 @@ REGISTRY: tuple[Capability, ...] = (
                (F.ONNX,), "engines.build.openvino:build_openvino", precisions=("fp32", "fp16", "int8"),
                speeds_up="x86 CPUs (Intel and AMD: AVX2/AVX-512/VNNI/AMX kernels); INT8 via NNCF",
                output_file="model.xml", output_format=F.OPENVINO, check=f"{_AV}:openvino_backend",
-               meta={"int8_from_float": True, "options": ("hint", "streams")}),
+               meta={"int8_from_float": True, "options": ("hint", "streams", "frontend", "accuracy_control")}),
     # -- runtimes (what runs a file) ----------------------------------------------------------------
     Capability("onnx", "runtime", "ONNX Runtime", "ONNX Runtime session", (F.ONNX,),
                "engines.measure.runners:open_onnx_runner", devices=("cpu", "cuda"),

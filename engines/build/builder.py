@@ -121,7 +121,8 @@ def _name(backend: str, precision: str, opts: BuildOptions) -> str:
         return f"AOTI {opts.device} {precision} b{lo}-{hi}"
     if backend == "tensorrt":
         return f"TensorRT {precision}{' sparse' if opts.sparse else ''} b{lo}/{opt}/{hi}"
-    options = " ".join(f"{v}" for _, v in sorted(opts.engine_options.items()) if v is not None)
+    options = " ".join(k.replace("_", "-") if v is True else f"{v}" for k, v in sorted(opts.engine_options.items())
+                       if v is not None and v is not False)
     return f"{_ENGINES[backend].label} {precision}" + (f" {options}" if options else "")
 
 
@@ -156,6 +157,12 @@ def build_engine(workspace: Workspace, variant: Variant | str, backend: str, pre
             raise UnsupportedError(f"AOTInductor compiles the open PyTorch model itself, not variant {source.name!r} "
                                    "(an ONNX file): build it from the baseline, or use the ort backend for variants")
         torch_src = _torch_source(model_path)
+        recipe["torch_sha256"] = cached_sha256(torch_src)
+    if backend == "openvino" and opts.engine_options.get("frontend") == "pytorch":
+        if source.kind != "baseline":   # convert_model takes the open PyTorch model, not an ONNX variant
+            raise UnsupportedError(f"the PyTorch frontend converts the open PyTorch model, not variant "
+                                   f"{source.name!r}: build it from the baseline, or use --frontend onnx")
+        torch_src = _torch_source(model_path, "OpenVINO's PyTorch frontend")
         recipe["torch_sha256"] = cached_sha256(torch_src)
     if keras_src is not None:
         recipe["keras_sha256"] = cached_sha256(keras_src)
@@ -210,15 +217,15 @@ def _keras_source(backend: str, source: Variant, model_path: str | os.PathLike |
     return path if detect_format(path) in ("keras", "savedmodel") else None
 
 
-def _torch_source(model_path: str | os.PathLike | None) -> Path:
+def _torch_source(model_path: str | os.PathLike | None, who: str = "AOTInductor") -> Path:
     from engines.models.loader import detect_format
 
     if model_path is None:
-        raise UnsupportedError("AOTInductor compiles PyTorch models and no PyTorch model was given: open the "
-                               ".pt/.pt2 model (ONNX variants cannot be compiled by AOTInductor)")
+        raise UnsupportedError(f"{who} compiles PyTorch models and no PyTorch model was given: open the "
+                               f".pt/.pt2 model (ONNX variants cannot be compiled by {who})")
     path = Path(model_path).expanduser().resolve()
     if not F.is_torch(detect_format(path)):
-        raise UnsupportedError(f"AOTInductor compiles PyTorch models and {path.name} is not one: open the .pt "
+        raise UnsupportedError(f"{who} compiles PyTorch models and {path.name} is not one: open the .pt "
                                "(TorchScript) or .pt2 (torch.export) model, or use the ort backend")
     return path
 
@@ -249,13 +256,15 @@ def _build_and_measure(folder: Path, backend: str, precision: str, opts: BuildOp
     elif backend == "tensorrt":
         extra["tensorrt"] = _build_trt(src_path, out, precision, opts, build_task)
     else:  # any other backend: its registry entry point, called the same way
-        report = _ENGINES[backend].load()(src_path, out, precision=precision, data=x, device=opts.device,
-                                          threads=opts.threads, task=build_task, **opts.engine_options)
+        report = _ENGINES[backend].load()(src_path, out, precision=precision, data=x, labels=y, device=opts.device,
+                                          threads=opts.threads, torch_source=torch_src,
+                                          trust_pickle=opts.trust_pickle, task=build_task, **opts.engine_options)
         extra.setdefault("notes", []).extend(report.pop("notes", []))
         extra[backend] = report
     extra["build_s"] = round(time.perf_counter() - t0, 3)
     task.report(0.6, "comparing outputs with the source")
-    metrics = _measure(out, fmt, source, src_path, opts, x, y, extra, task.sub(0.6, 1.0), torch_src, original)
+    metrics = _measure(out, fmt, source, src_path, opts, x, y, extra, task.sub(0.6, 1.0),
+                       torch_src if backend == "aoti" else None, original)
     metrics["build_s"] = extra["build_s"]
     return {"file": out.name, "format": fmt, "metrics": metrics, "extra": extra}
 

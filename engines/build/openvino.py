@@ -58,6 +58,12 @@ def _onnx_inputs(src: Path) -> list[TensorSpec]:
     return specs
 
 
+def _onnx_outputs(src: Path) -> list[str]:
+    import onnx
+
+    return [o.name for o in onnx.load(str(src), load_external_data=False).graph.output]
+
+
 def check_calibration(x: np.ndarray, spec: TensorSpec) -> None:
     """Refuse data whose samples do not fit the model's first input, before any work is done."""
     want = tuple(spec.shape[1:])
@@ -111,8 +117,16 @@ def _calibration_items(x: np.ndarray | None, inputs: list[TensorSpec],
 
 def build_openvino(src: str | os.PathLike, out: str | os.PathLike, *, precision: str = "fp32",
                    data: np.ndarray | None = None, hint: str = "latency", streams: int | None = None,
-                   preset: str = "performance", task: TaskContext | None = None, **_: Any) -> dict[str, Any]:
-    """Write the OpenVINO IR of ONNX ``src`` at ``out`` (``.xml``; the ``.bin`` lands beside it)."""
+                   preset: str = "performance", labels: np.ndarray | None = None, accuracy_control: bool = False,
+                   max_drop: float = 1.0, torch_source: str | os.PathLike | None = None,
+                   trust_pickle: bool = False, task: TaskContext | None = None, **_: Any) -> dict[str, Any]:
+    """Write the OpenVINO IR of ONNX ``src`` at ``out`` (``.xml``; the ``.bin`` lands beside it).
+
+    ``torch_source``: convert that PyTorch model (TorchScript, ``.pt2`` or a trusted pickle) with
+    ``openvino.convert_model`` instead of the ONNX file (``src`` still gives the input names and shapes).
+    ``accuracy_control`` (int8): ``nncf.quantize_with_accuracy_control`` on (``data``, ``labels``), keeping
+    in float the layers that cost more than ``max_drop`` accuracy points.
+    """
     task = ensure_task(task)
     src, out = Path(src), Path(out)
     if precision not in ("fp32", "fp16", "int8"):
@@ -121,15 +135,38 @@ def build_openvino(src: str | os.PathLike, out: str | os.PathLike, *, precision:
         raise WorkbenchError(f"unknown performance hint {hint!r}: choose {', '.join(HINTS)}")
     if streams is not None and streams < 1:
         raise WorkbenchError("--streams must be 1 or more")
+    if accuracy_control:
+        from engines.build.openvino_accuracy import check_accuracy_control
+
+        check_accuracy_control(precision, data, labels, max_drop)
     notes: list[str] = []
     inputs = _onnx_inputs(src)
     qdq = _has_qdq(src)
+    if qdq and torch_source is not None:
+        raise UnsupportedError(f"{src.name} is already quantized (Q/DQ): convert the float PyTorch model, or "
+                               "build from the ONNX variant without the PyTorch frontend")
     items = _calibration_items(data, inputs, notes) if precision == "int8" and not qdq else None
     ov = _ov()
-    task.report(0.0, "converting ONNX to OpenVINO IR")
-    model = convert_onnx(src)
     report: dict[str, Any] = {"openvino": ov.__version__, "hint": hint, "streams": streams}
-    if items is not None:
+    if torch_source is not None:
+        from engines.build.openvino_torch import convert_torch
+
+        task.report(0.0, "converting the PyTorch model to OpenVINO IR (openvino.convert_model)")
+        model = convert_torch(torch_source, inputs, data, outputs=_onnx_outputs(src), trust_pickle=trust_pickle)
+        report["frontend"] = "pytorch"
+    else:
+        task.report(0.0, "converting ONNX to OpenVINO IR")
+        model = convert_onnx(src)
+        report["frontend"] = "onnx"
+    if items is not None and accuracy_control:
+        from engines.build.openvino_accuracy import quantize_with_accuracy
+
+        task.report(0.3, f"NNCF INT8 with accuracy control: calibrating and validating on {len(items)} inputs")
+        model, acc = quantize_with_accuracy(model, items, labels[:len(items)], max_drop, preset)
+        report["calibration_samples"] = len(items)
+        report["accuracy_control"] = acc
+        notes.append(acc["note"])
+    elif items is not None:
         task.report(0.3, f"NNCF INT8: calibrating on {len(items)} inputs")
         model = _nncf_quantize(model, items, preset)
         report["calibration_samples"] = len(items)

@@ -1,11 +1,14 @@
-"""SageMaker inference handlers for an ONNX model on ONNX Runtime.
+"""SageMaker inference handlers for an ONNX model on ONNX Runtime, or an OpenVINO IR on OpenVINO's CPU plugin.
 
 This file is copied verbatim into ``model.tar.gz`` as ``code/inference.py``.
 The SageMaker framework containers (PyTorch layout) call, in order:
 ``model_fn(model_dir)`` once, then per request ``input_fn(body, content_type)``,
 ``predict_fn(data, model)`` and ``output_fn(prediction, accept)``. It depends
-only on numpy and onnxruntime (listed in ``code/requirements.txt``) and the
-standard library, so the exact same file runs in ``workbench deploy --local``.
+only on numpy and onnxruntime or openvino (listed in ``code/requirements.txt``)
+and the standard library, so the exact same file runs in ``workbench deploy --local``.
+A package holding ``model.xml`` (an OpenVINO IR) is compiled with the settings
+it was built with (``model.openvino.json``: performance hint, streams, inference
+precision); ``WB_OV_THREADS`` / ``WB_OV_HINT`` / ``WB_OV_STREAMS`` override them.
 
 Requests: ``application/json`` (``{"inputs": [[...]]}``, ``{"inputs": {"name": [...]}}``
 or a bare nested list), ``application/x-npy`` (one array) or
@@ -18,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 
 import numpy as np
 
@@ -44,6 +48,65 @@ class LoadedModel:
         self.output_names = [o.name for o in session.get_outputs()]
 
 
+class OpenVinoSession:
+    """An OpenVINO compiled model behind the two calls the handlers make of an ONNX Runtime session."""
+
+    def __init__(self, path):
+        import openvino as ov
+
+        settings = {}
+        settings_path = os.path.join(os.path.dirname(path), "model.openvino.json")
+        if os.path.isfile(settings_path):
+            with open(settings_path, encoding="utf-8") as f:
+                settings = json.load(f) or {}
+        hint = os.environ.get("WB_OV_HINT") or settings.get("hint") or "latency"
+        config = {"PERFORMANCE_HINT": str(hint).upper()}
+        threads = int(os.environ.get("WB_OV_THREADS", "0") or 0)
+        if threads > 0:
+            config["INFERENCE_NUM_THREADS"] = str(threads)
+        streams = os.environ.get("WB_OV_STREAMS") or settings.get("streams")
+        if streams:
+            config["NUM_STREAMS"] = str(streams)
+        if settings.get("inference_precision"):
+            config["INFERENCE_PRECISION_HINT"] = str(settings["inference_precision"])
+        self.compiled = ov.Core().compile_model(path, "CPU", config)
+        self._local = threading.local()
+        self._ports = {}
+        for port in self.compiled.outputs:
+            for name in sorted(port.get_names()) or [f"output{len(self._ports)}"]:
+                self._ports.setdefault(name, port)
+
+    def model_inputs(self):
+        out = []
+        for port in self.compiled.inputs:
+            ps = port.get_partial_shape()
+            shape = [d.get_length() if d.is_static else None for d in ps] if ps.rank.is_static else [None]
+            try:
+                dtype = np.dtype(port.get_element_type().to_dtype()).name
+            except Exception:
+                dtype = "float32"
+            out.append((port.get_any_name(), shape, dtype))
+        return out
+
+    def output_names(self):
+        return [port.get_any_name() for port in self.compiled.outputs]
+
+    def run(self, names, feeds):
+        req = getattr(self._local, "req", None)
+        if req is None:   # an infer request serves one thread at a time
+            req = self._local.req = self.compiled.create_infer_request()
+        res = req.infer(feeds)
+        return [np.asarray(res[self._ports[n]]) for n in names]
+
+
+class LoadedOpenVino(LoadedModel):
+    def __init__(self, session, path):
+        self.session = session
+        self.path = path
+        self.inputs = session.model_inputs()
+        self.output_names = session.output_names()
+
+
 def _find_model(model_dir):
     preferred = os.path.join(model_dir, "model.onnx")
     if os.path.isfile(preferred):
@@ -55,6 +118,9 @@ def _find_model(model_dir):
 
 
 def model_fn(model_dir, context=None):
+    ir = os.path.join(model_dir, "model.xml")
+    if os.path.isfile(ir):   # an OpenVINO IR package
+        return LoadedOpenVino(OpenVinoSession(ir), ir)
     import onnxruntime as ort
 
     path = _find_model(model_dir)

@@ -2,9 +2,10 @@
 
 Layout (unpacked by SageMaker into ``/opt/ml/model``)::
 
-    model.onnx               the variant (plus its external-data files, if any)
-    code/inference.py        engines/deploy/container_inference.py, verbatim
-    code/requirements.txt    onnxruntime (GPU build for GPU instances), pinned to the tested version
+    model.onnx               the variant (plus its external-data files, if any), or for an OpenVINO IR
+                             model.xml + model.bin + model.openvino.json (its runtime settings)
+    code/inference.py        engines/deploy/container_inference.py, verbatim (runs either)
+    code/requirements.txt    onnxruntime (GPU build for GPU instances) or openvino, pinned to the tested version
     code/workbench.json      what was packaged: variant, hashes, inputs (no secrets)
 
 The archive is written atomically; :func:`safe_extract` unpacks archives
@@ -28,6 +29,8 @@ from engines.tasks import TaskContext, ensure_task
 
 INFERENCE_SOURCE = Path(__file__).resolve().parent / "container_inference.py"
 MODEL_NAME = "model.onnx"
+OPENVINO_MODEL = "model.xml"
+OPENVINO_SETTINGS = "model.openvino.json"
 
 
 @dataclass
@@ -44,7 +47,14 @@ class PackageInfo:
                 "members": self.members, "requirements": self.requirements, "model_sha256": self.model_sha256}
 
 
-def requirements(gpu: bool = False) -> list[str]:
+def requirements(gpu: bool = False, runtime: str = "onnx") -> list[str]:
+    if runtime == "openvino":   # the CPU plugin; the wheel's release number, not openvino.__version__'s build tag
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return [f"openvino=={version('openvino')}"]
+        except PackageNotFoundError:
+            return ["openvino"]
     try:
         import onnxruntime
 
@@ -101,24 +111,30 @@ def build_package(model_path: str | os.PathLike, out_path: str | os.PathLike, *,
                   variant: dict[str, Any] | None = None, task: TaskContext | None = None) -> PackageInfo:
     task = ensure_task(task)
     model_path = Path(model_path)
-    if model_path.suffix.lower() != ".onnx" or not model_path.is_file():
-        raise WorkbenchError(f"{model_path} is not an ONNX model file: only ONNX variants are packaged")
+    openvino = model_path.suffix.lower() == ".xml"
+    if not (model_path.suffix.lower() == ".onnx" or openvino) or not model_path.is_file():
+        raise WorkbenchError(f"{model_path} is not an ONNX model file or OpenVINO IR: only ONNX variants and "
+                             "OpenVINO IRs are packaged")
     task.report(0.05, "checking the model")
-    extra = _external_data(model_path)
-    reqs = requirements(gpu)
+    if openvino:
+        files = _openvino_files(model_path)
+        name, extra, reqs = OPENVINO_MODEL, [arc for _, arc in files[1:]], requirements(runtime="openvino")
+    else:
+        extra = _external_data(model_path)
+        files = [(model_path, MODEL_NAME), *((model_path.parent / f, f) for f in extra)]
+        name, reqs = MODEL_NAME, requirements(gpu)
     model_sha = sha256_file(model_path)
-    meta = {"model": MODEL_NAME, "model_sha256": model_sha, "source": model_path.name, "external_data": extra,
-            "requirements": reqs, "variant": variant or {}}
-    members = [MODEL_NAME, *extra, "code/inference.py", "code/requirements.txt", "code/workbench.json"]
+    meta = {"model": name, "model_sha256": model_sha, "source": model_path.name, "external_data": extra,
+            "requirements": reqs, "runtime": "openvino" if openvino else "onnxruntime", "variant": variant or {}}
+    members = [name, *extra, "code/inference.py", "code/requirements.txt", "code/workbench.json"]
     with atomic_path(out_path, suffix=".tar.gz") as tmp:
         # mtime 0 everywhere: the same variant always gives the same bytes (and sha256)
         with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, \
                 tarfile.open(fileobj=gz, mode="w") as tar:
             task.report(0.2, f"adding {model_path.name}")
-            tar.add(model_path, arcname=MODEL_NAME, recursive=False, filter=_normalize)
-            for f in extra:
+            for src, arc in files:
                 task.check()
-                tar.add(model_path.parent / f, arcname=f, recursive=False, filter=_normalize)
+                tar.add(src, arcname=arc, recursive=False, filter=_normalize)
             task.report(0.8, "adding code/inference.py")
             _add_bytes(tar, "code/inference.py", INFERENCE_SOURCE.read_bytes())
             _add_bytes(tar, "code/requirements.txt", ("\n".join(reqs) + "\n").encode())
@@ -127,6 +143,18 @@ def build_package(model_path: str | os.PathLike, out_path: str | os.PathLike, *,
     out = Path(out_path)
     task.report(1.0, f"packaged {out.name}")
     return PackageInfo(out, out.stat().st_size, sha256_file(out), members, reqs, model_sha)
+
+
+def _openvino_files(xml: Path) -> list[tuple[Path, str]]:
+    """(file, name in the archive) of an OpenVINO IR: the .xml, its .bin (required), its settings (if any)."""
+    weights = xml.with_suffix(".bin")
+    if not weights.is_file():
+        raise WorkbenchError(f"{xml.name} has no weights file {weights.name} beside it: rebuild the OpenVINO engine")
+    files = [(xml, OPENVINO_MODEL), (weights, "model.bin")]
+    settings = xml.with_name(OPENVINO_SETTINGS)
+    if settings.is_file():
+        files.append((settings, OPENVINO_SETTINGS))
+    return files
 
 
 def _normalize(info: tarfile.TarInfo) -> tarfile.TarInfo:

@@ -56,7 +56,7 @@ def example_request(target: Any, content_type: str) -> bytes:
     from engines.deploy import container_inference as ci
     from engines.measure.runners import example_feeds, open_runner
 
-    runner = open_runner(target.path, "onnx", threads=1)
+    runner = open_runner(target.path, target.format if target.format == "openvino" else "onnx", threads=1)
     return ci.encode_request(example_feeds(runner.inputs, batch=1, seed=0), content_type)
 
 
@@ -80,7 +80,7 @@ def prepare(target: Any, spec: DeploySpec, *, out_dir: str | Path | None = None,
     payload = None
     # refuse bad settings before any measuring or packaging; checked again below with measured figures
     validate(spec, facts_for(target, None, None), check_image=False, aws=not local)
-    if target.format == "onnx":
+    if target.format in ("onnx", "openvino"):
         task.report(0.0, "measuring latency")
         if measured is None:
             measured = measured_figures(target, allow_measure=allow_measure, task=task.sub(0.0, 0.4))

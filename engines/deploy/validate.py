@@ -116,6 +116,9 @@ def _realtime_problems(spec: DeploySpec, facts: VariantFacts) -> list[str]:
 
     if facts.gpu_only_reason and INSTANCE_RE.match(spec.instance_type or "") and not is_gpu_instance(spec.instance_type):
         out.append(f"{facts.name} needs a GPU ({facts.gpu_only_reason}) but {spec.instance_type} has none")
+    if facts.format == "openvino" and INSTANCE_RE.match(spec.instance_type or "") and is_gpu_instance(spec.instance_type):
+        out.append(f"{facts.name} is an OpenVINO IR, which the package runs on CPU: its GPU ({spec.instance_type}) "
+                   "would sit idle; choose a CPU instance (e.g. ml.c6i.xlarge)")
     return out
 
 
@@ -149,9 +152,9 @@ def validate(spec: DeploySpec, facts: VariantFacts, *, check_image: bool = True,
     if facts.format == "tensorrt":
         problems.append(f"{facts.name} is a TensorRT engine: it runs only on the NVIDIA GPU it was built for, "
                         "and the SageMaker package runs ONNX Runtime; deploy the ONNX variant it was built from")
-    elif facts.format != "onnx":
-        problems.append(f"{facts.name} is {facts.format}: the SageMaker package runs ONNX Runtime; deploy an ONNX "
-                        "variant")
+    elif facts.format not in ("onnx", "openvino"):
+        problems.append(f"{facts.name} is {facts.format}: the SageMaker package runs ONNX Runtime or OpenVINO; "
+                        "deploy an ONNX variant or an OpenVINO IR")
     elif spec.mode == "serverless" and facts.gpu_only_reason:
         problems.append(f"serverless is CPU only and {facts.name} needs a GPU ({facts.gpu_only_reason}); "
                         "deploy --realtime on a GPU instance or pick a CPU variant")

@@ -96,11 +96,12 @@ def payload_sizes(target: Target, content_type: str = "application/json", batch:
     from engines.deploy import container_inference as ci
     from engines.measure.runners import example_feeds, open_runner
 
-    if target.format != "onnx":
-        raise WorkbenchError(f"{target.name} is {target.format}: request sizes are measured on ONNX variants")
+    if target.format not in ("onnx", "openvino"):
+        raise WorkbenchError(f"{target.name} is {target.format}: request sizes are measured on ONNX and OpenVINO "
+                             "variants")
     from engines.models.shapes import parse_input_shapes, shape_runner
 
-    runner = shape_runner(open_runner(target.path, "onnx", threads=1), parse_input_shapes(input_shapes),
+    runner = shape_runner(open_runner(target.path, target.format, threads=1), parse_input_shapes(input_shapes),
                           require=bool(input_shapes), name=target.name)
     feeds = example_feeds(runner.inputs, batch=batch, seed=0)
     body = ci.encode_request(feeds, content_type)

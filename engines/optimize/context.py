@@ -279,6 +279,10 @@ def check_recipe_supported(ctx: OptimizeContext, recipe: Any) -> None:
     from engines.optimize.recipes import ORT_QUANT_MODES
 
     quant = getattr(recipe, "quant", "none")
+    if quant.startswith("openvino-"):
+        from engines.optimize.quantize_openvino import require_labels
+
+        require_labels(ctx, quant)
     if quant in ORT_QUANT_MODES and ctx.fmt == "tflite":
         raise UnsupportedError(f"{quant} is an ONNX Runtime mode and this model is already TFLite: "
                                "open the Keras/SavedModel or ONNX source instead")

@@ -262,6 +262,9 @@ def save_variant(ctx: OptimizeContext, variant: Variant, dest: str | os.PathLike
         with atomic_path(dest) as tmp:
             onnx.save(model, str(tmp), save_as_external_data=True, location=dest.name + ".data")
         return dest
+    if src.suffix == ".xml" and src.with_suffix(".bin").is_file():   # an OpenVINO IR: its weights go along
+        with atomic_path(dest.with_suffix(".bin")) as tmp:
+            shutil.copyfile(src.with_suffix(".bin"), tmp)
     with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
     return dest

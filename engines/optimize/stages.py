@@ -255,6 +255,15 @@ def build_quantized(ctx: OptimizeContext, recipe: Recipe, parent_path: Path, par
         dst, fmt = folder / MODEL_TFLITE, "tflite"
         info = convert_keras(ctx.model_path, dst, recipe.quant, calib_x=ctx.calib_x, samples=recipe.calib_samples,
                              task=task.sub(0.0, 0.6))
+    elif recipe.quant.startswith("openvino-"):
+        from engines.optimize.quantize_openvino import MODEL_FILE, calibration_labels, quantize_openvino
+
+        if parent_fmt != "onnx":
+            raise UnsupportedError(f"{recipe.quant} converts ONNX (and PyTorch, via ONNX) models, not {ctx.fmt}: "
+                                   "for Keras/TFLite use tflite-int8")
+        dst, fmt = folder / MODEL_FILE, "openvino"
+        info = quantize_openvino(parent_path, dst, recipe.quant, calib_x=ctx.calib_x, calib_y=calibration_labels(ctx),
+                                 samples=recipe.calib_samples, threads=ctx.threads, task=task.sub(0.0, 0.6))
     else:
         raise UnsupportedError(f"unknown quantization mode {recipe.quant!r}")
     metrics, _ = measure_variant(ctx, dst, fmt, task.sub(0.6, 1.0), reference, who=recipe.label())

@@ -2,9 +2,11 @@
 
 Candidates are tried in order of how likely they are to pay off on a CPU
 (static INT8 with U8 activations / S8 weights per channel first, the recipe
-that is fast on VNNI/AMX machines), then other formats, calibrations and
-types, dynamic INT8, FP16, INT4 for MatMul models, and structured pruning
-(with recovery) alone and combined with INT8. Every candidate is measured;
+that is fast on VNNI/AMX machines), OpenVINO INT8 (NNCF; accuracy-controlled
+too when the data has labels) where openvino and nncf are installed, then
+other formats, calibrations and types, dynamic INT8, FP16, INT4 for MatMul
+models, and structured pruning (with recovery) alone and combined with INT8
+(ORT, and OpenVINO). Every candidate is measured;
 the result is the Pareto front and one recommended variant: the fastest whose
 quality drop is within ``max_drop`` points, timed against the other finalists
 in the same rounds; when its interval does not separate it from another, the
@@ -74,8 +76,12 @@ def candidates(ctx: OptimizeContext, *, pruning: bool = True, recover_epochs: in
         return [Recipe(quant="tflite-int8"), Recipe(quant="tflite-dynamic"), Recipe(quant="tflite-fp16")]
     if ctx.fmt == "tflite":
         return []
+    from engines.optimize.quantize_openvino import tuner_modes
+
+    ov = tuner_modes(ctx)   # OpenVINO INT8 (NNCF), where openvino and nncf are installed
     out = [
         FAST_INT8,
+        *(Recipe(quant=m) for m in ov),
         Recipe(quant="int8-static", quant_format="qoperator"),
         Recipe(quant="int8-static", calibration="percentile"),
         Recipe(quant="int8-static", calibration="entropy"),
@@ -92,6 +98,9 @@ def candidates(ctx: OptimizeContext, *, pruning: bool = True, recover_epochs: in
             out.append(base)
             out.append(Recipe(prune_mode="structured", prune_amount=amount, recover_epochs=recover_epochs,
                               quant="int8-static"))
+            if ov:   # the combined recipe on OpenVINO: pruned channels and NNCF INT8
+                out.append(Recipe(prune_mode="structured", prune_amount=amount, recover_epochs=recover_epochs,
+                                  quant="openvino-int8"))
     return out
 
 
@@ -157,7 +166,8 @@ def complexity(v: Variant) -> int:
     score = 0
     if r.get("prune_mode", "none") != "none":
         score += 3 + (1 if r.get("recover_epochs") else 0)
-    score += {"none": 0, "fp16": 1, "int8-dynamic": 2, "int8-static": 3, "int4": 3}.get(r.get("quant", "none"), 2)
+    score += {"none": 0, "fp16": 1, "int8-dynamic": 2, "int8-static": 3, "int4": 3, "openvino-int8": 3,
+              "openvino-int8-acc": 4}.get(r.get("quant", "none"), 2)
     defaults = FAST_INT8
     if r.get("quant") == "int8-static":
         score += sum(r.get(f) != getattr(defaults, f) for f in

@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hint", choices=["latency", "throughput"], default=None,
                    help="OpenVINO performance hint saved with the engine (default: latency)")
     p.add_argument("--streams", type=int, default=None, help="OpenVINO inference streams (default: the hint's)")
+    p.add_argument("--frontend", choices=["onnx", "pytorch"], default=None,
+                   help="OpenVINO: convert the ONNX export (default) or the PyTorch model itself (convert_model)")
+    p.add_argument("--accuracy-control", action="store_const", const=True, default=None,
+                   help="OpenVINO int8: nncf.quantize_with_accuracy_control on --data with labels y (max drop "
+                        "1 point)")
     p.add_argument("--timeout", type=float, default=900.0, metavar="S", help="build time limit in seconds")
     p.add_argument("--data", help="NPZ with x (and y) for fidelity/accuracy (default: the sample's data or random)")
     timing_args(p)

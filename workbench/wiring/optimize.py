@@ -19,7 +19,8 @@ MEASURE = {"iterations": 100, "budget_s": 2.0, "warmup": 5, "throughput_batch": 
 def _modes(output_format: str, none_label: str) -> list[tuple[str, str]]:
     from engines.registry import by_kind
 
-    return [(none_label, "none")] + [(c.label, c.id) for c in by_kind("quantize") if c.output_format == output_format]
+    formats = (output_format, "openvino") if output_format == "onnx" else (output_format,)   # OpenVINO IR from ONNX
+    return [(none_label, "none")] + [(c.label, c.id) for c in by_kind("quantize") if c.output_format in formats]
 
 
 def prune_modes() -> list[tuple[str, str]]:
