@@ -18,6 +18,7 @@ from typing import Sequence
 COMMANDS = ["inspect", "optimize", "tune", "variants", "sweep", "serve", "loadgen", "build",
             "prices", "cost", "deploy", "samples"]
 COMMANDS.insert(COMMANDS.index("deploy") + 1, "monitor")  # workbench monitor (engines/deploy/monitor.py)
+COMMANDS.insert(COMMANDS.index("tune") + 1, "curve")  # workbench curve (engines/optimize/prune_curve.py)
 
 EXIT_USAGE = 2
 EXIT_TERMINATED = 128 + 15
