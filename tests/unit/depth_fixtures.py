@@ -31,15 +31,22 @@ def quadrant_net(seed: int = 0):
                          nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(128, 4)).eval()
 
 
-def digits_files(tmp: Path, *, labels: bool = True, n: int = 96) -> tuple[Path, Path]:
-    """The DigitsCNN (width 8) as TorchScript with its architecture, and real digit images (+ labels)."""
+def digits_files(tmp: Path, *, labels: bool | str = True, n: int = 96) -> tuple[Path, Path]:
+    """The DigitsCNN (width 8) as TorchScript with its architecture, and real digit images (+ labels;
+    ``labels="model"``: the model's own predictions, so the baseline scores 100 %)."""
     from engines.models.train_digits import digits_split
     from tests.unit.optimize_helpers import tiny_digits_torchscript
 
     pt = tiny_digits_torchscript(tmp / "digits_tiny.pt")
     split = digits_split()
     data = tmp / ("d.npz" if labels else "d_nolabels.npz")
-    if labels:
+    if labels == "model":
+        import torch
+
+        with torch.no_grad():
+            y = torch.jit.load(str(pt))(torch.from_numpy(split.x_test[:n])).argmax(1).numpy().astype(np.int64)
+        np.savez(data, x=split.x_test[:n], y=y)
+    elif labels:
         np.savez(data, x=split.x_test[:n], y=split.y_test[:n])
     else:
         np.savez(data, x=split.x_test[:n])
