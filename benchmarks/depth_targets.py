@@ -79,8 +79,37 @@ def qat_part(ctx, args) -> dict:
             "qat_int8": timed.latency_ms[cmp.qat.id]["p50"]},
             "speedup_vs_fp32": {"ptq_int8": timed.ratios[cmp.ptq.id].to_dict(),
                                 "qat_int8": timed.ratios[cmp.qat.id].to_dict()}}
+        out["control_float_finetune_then_ptq"] = _control(ctx, args)
         q, p = out["qat_int8"]["accuracy"], out["ptq_int8"]["accuracy"]
         out["target"] = {"qat_accuracy_ge_ptq": q >= p, "qat_minus_ptq_points": round((q - p) * 100, 3)}
+    return out
+
+
+def _control(ctx, args) -> dict:
+    """The same fine-tune without fake quantization (float, same lr, epochs, seed), then the same PTQ:
+    separates what QAT buys from what more training buys."""
+    import numpy as np
+
+    from engines.measure.runners import OnnxRunner
+    from engines.models.export import export_to_onnx
+    from engines.models.torch_load import load_torch_module
+    from engines.optimize.finetune import finetune
+    from engines.optimize.qat import QAT_LR
+    from engines.optimize.quantize_ort import quantize_int8_static
+
+    work = ctx.workspace.root / "control"
+    work.mkdir(parents=True, exist_ok=True)
+    module = load_torch_module(MODEL)
+    ft = finetune(module, ctx.train_x, ctx.train_y, epochs=args.qat_epochs, lr=QAT_LR, checkpoint_dir=work)
+    export_to_onnx(module, work / "float.onnx", (__import__("torch").from_numpy(ctx.x[:2]),),
+                   input_spec=ctx.model_info().inputs)
+    quantize_int8_static(work / "float.onnx", work / "int8.onnx", ctx.calib_x, samples=128)
+    out = {}
+    for name in ("float", "int8"):
+        r = OnnxRunner(work / f"{name}.onnx", threads=args.threads)
+        logits = r.run({r.inputs[0].name: ctx.x})[0]
+        out[f"{name}_accuracy"] = float(np.mean(logits.argmax(1) == ctx.y))
+    out["finetune_heldout_accuracy"] = ft.final_accuracy
     return out
 
 
@@ -134,6 +163,7 @@ def main() -> int:
     ap.add_argument("--reg-epochs", type=int, default=2)
     ap.add_argument("--reg", type=float, default=1e-3)
     ap.add_argument("--amounts", default="0,0.3,0.5,0.7,0.9")
+    ap.add_argument("--tag", help="store the section as PART:TAG (a second configuration beside the default)")
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--iters", type=int, default=20)
     args = ap.parse_args()
@@ -152,7 +182,7 @@ def main() -> int:
                        "held_out_samples": int(len(ctx.x)), "seconds": round(time.perf_counter() - t0, 1),
                        "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}
     data = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    data[args.part] = section
+    data[args.part + (f":{args.tag}" if args.tag else "")] = section
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     tmp = RESULTS.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
