@@ -106,3 +106,21 @@ def test_tuner_asks_the_curve_for_the_amount(tmp_path, monkeypatch):
     assert seen["max_drop"] == 2.0 and seen["recover_epochs"] == 1 and seen["budget_s"] == 30
     amounts = {r.prune_amount for r in candidates(ctx, amounts=(0.7,)) if r.prunes}
     assert amounts == {0.7}
+
+
+def test_tune_amounts_takes_the_largest_within_budget_else_the_smallest_tried(monkeypatch):
+    import engines.optimize.prune_curve as pc
+
+    def fake_curve(points, chosen):
+        return lambda ctx, amounts, **kw: pc.PruneCurve(model="m", quality_key="accuracy", schedule="one-shot",
+                                                        recover_epochs=kw["recover_epochs"], points=points,
+                                                        baseline_id="b", max_drop=kw["max_drop"], chosen=chosen)
+
+    pts = [_p(0.3, 0.1), _p(0.5, 0.8), _p(0.7, 3.0)]
+    monkeypatch.setattr(pc, "prune_curve", fake_curve(pts, pick_amount(pts, 1.0)))
+    amounts, notes = pc.tune_amounts(None, max_drop=1.0, recover_epochs=3, budget_s=10)
+    assert amounts == (0.5,) and "50% is the largest amount within 1 pts" in notes[0]
+    pts = [_p(0.3, 4.0)]
+    monkeypatch.setattr(pc, "prune_curve", fake_curve(pts, None))
+    amounts, notes = pc.tune_amounts(None, max_drop=1.0, recover_epochs=3, budget_s=10)
+    assert amounts == (0.3,) and "no amount within 1 pts" in notes[0]
