@@ -101,6 +101,14 @@ REGISTRY: tuple[Capability, ...] = (
                          "INT8 tensor cores (TensorRT); best for CNNs; weights 4x smaller",
                output_file="model.onnx", output_format=F.ONNX, check=f"{_AV}:onnxruntime",
                aliases=("int8", "static"), tunable=True),
+    Capability("int8-qat", "quantize", "INT8 QAT",
+               "INT8 after quantization-aware fine-tuning (fake-quant training on labelled data, PyTorch models)",
+               F.TORCH_FORMATS, "engines.optimize.qat:quantize_aware_train", precisions=("int8",),
+               needs_calibration=True,
+               speeds_up="the same hardware as INT8 static (VNNI/AMX CPUs, ARM dotprod, INT8 GPUs): the file is "
+                         "the same QDQ U8/S8 graph; QAT buys accuracy, not extra speed",
+               output_file="model.onnx", output_format=F.ONNX, check=f"{_AV}:torch", aliases=("qat",),
+               meta={"needs_labels": True}),
     Capability("int4", "quantize", "INT4 weight-only", "4-bit blocked weights for MatMul layers (LLM-style)",
                _ONNX_IN, f"{_Q}:quantize_int4", precisions=("int4",),
                speeds_up="memory-bound MatMul (large language/transformer models) on CPUs and GPUs: weights ~8x "

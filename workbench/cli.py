@@ -20,6 +20,8 @@ COMMANDS = ["inspect", "optimize", "tune", "variants", "sweep", "serve", "loadge
 COMMANDS.insert(COMMANDS.index("deploy") + 1, "monitor")  # workbench monitor (engines/deploy/monitor.py)
 COMMANDS.append("web")  # workbench web: the app in browsers, one process per connection (commands/web.py)
 
+COMMANDS.insert(COMMANDS.index("tune") + 1, "curve")  # workbench curve (engines/optimize/prune_curve.py)
+
 EXIT_USAGE = 2
 EXIT_TERMINATED = 128 + 15
 # OS errors a user's path or disk causes: one line, not a traceback

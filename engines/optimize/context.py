@@ -283,6 +283,11 @@ def check_recipe_supported(ctx: OptimizeContext, recipe: Any) -> None:
         from engines.optimize.quantize_openvino import require_labels
 
         require_labels(ctx, quant)
+
+    if quant == "int8-qat":  # QAT needs the PyTorch model and labels: refused before any work, with the way out
+        from engines.optimize.qat_variant import check_qat
+
+        check_qat(ctx, recipe)
     if quant in ORT_QUANT_MODES and ctx.fmt == "tflite":
         raise UnsupportedError(f"{quant} is an ONNX Runtime mode and this model is already TFLite: "
                                "open the Keras/SavedModel or ONNX source instead")

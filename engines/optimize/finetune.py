@@ -127,10 +127,14 @@ def _load_checkpoint(path: Path, module: Any, config: dict[str, Any], epochs: in
 
 def finetune(module: Any, x: Any, y: Any, *, epochs: int, lr: float = 1e-3, batch_size: int = 64,
              checkpoint_dir: str | Path, task: TaskContext | None = None, seed: int = 0,
-             val_fraction: float = 0.2) -> FinetuneReport:
+             val_fraction: float = 0.2, after_backward: Any = None,
+             extra_config: dict[str, Any] | None = None) -> FinetuneReport:
     """Train ``module`` in place on (x, y) for ``epochs`` with Adam; resume from ``checkpoint_dir`` if possible.
 
     A held-out slice (``val_fraction``, deterministic from ``seed``) is scored after every epoch.
+    ``after_backward(module)`` runs between each backward pass and optimizer step (e.g. a sparsity
+    regularizer adding to the gradients); ``extra_config`` (plain values) names such settings, so a
+    checkpoint made with other ones is never resumed.
     """
     import torch
 
@@ -159,7 +163,7 @@ def finetune(module: Any, x: Any, y: Any, *, epochs: int, lr: float = 1e-3, batc
         raise DataError(f"labels range {ys.min()}..{ys.max()} but the model has {n_out} outputs: check the labels")
 
     config = {"lr": float(lr), "batch_size": int(batch_size), "seed": int(seed), "val_fraction": float(val_fraction),
-              "data": _data_hash(xs, ys)}
+              "data": _data_hash(xs, ys), **(extra_config or {})}
     path = Path(checkpoint_dir) / CHECKPOINT_NAME
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
     ckpt, note = _load_checkpoint(path, module, config, epochs)
@@ -193,6 +197,8 @@ def finetune(module: Any, x: Any, y: Any, *, epochs: int, lr: float = 1e-3, batc
                     optimizer.zero_grad()
                     loss = loss_fn(module(xt[idx]), yt[idx])
                     loss.backward()
+                    if after_backward is not None:
+                        after_backward(module)
                     optimizer.step()
                     value = float(loss.detach())
                     total += value * len(idx)

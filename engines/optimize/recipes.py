@@ -27,6 +27,11 @@ FORMATS = ("qdq", "qoperator")
 INT_TYPES = ("u8", "s8")
 CALIBRATIONS = ("minmax", "entropy", "percentile")
 SCOPES = ("global", "layer")
+SCHEDULES = ("one-shot", "iterative", "regularized")   # structured pruning (engines/optimize/prune_schedule.py)
+# Fields added after the first workspaces were written: left out of the key at their defaults, so every
+# recipe made before them keeps its workspace key (and its stored variant).
+LATER_FIELDS = {"prune_schedule": "one-shot", "prune_steps": 3, "reg_epochs": 2, "prune_reg": 1e-3,
+                "qat_epochs": 2}
 
 # Short names accepted on the command line and in the UI.
 QUANT_ALIASES = registry.aliases("quantize")
@@ -46,6 +51,11 @@ class Recipe:
     calibration: str = "minmax"          # int8-static
     calib_samples: int = 128             # int8-static / tflite-int8
     block_size: int = 32                 # int4
+    prune_schedule: str = "one-shot"     # structured: one-shot | iterative (N prune+recover steps) | regularized
+    prune_steps: int = 3                 # iterative: prune steps, the recovery epochs shared between them
+    reg_epochs: int = 2                  # regularized: sparsity-regularized epochs before pruning
+    prune_reg: float = 1e-3              # regularized: group regularization strength
+    qat_epochs: int = 2                  # int8-qat: quantization-aware fine-tune epochs
 
     def __post_init__(self) -> None:
         quant = QUANT_ALIASES.get(self.quant, self.quant)
@@ -53,7 +63,7 @@ class Recipe:
         checks = [("prune mode", self.prune_mode, PRUNE_MODES), ("quantization", quant, QUANT_MODES),
                   ("format", self.quant_format, FORMATS), ("activation type", self.activation_type, INT_TYPES),
                   ("weight type", self.weight_type, INT_TYPES), ("calibration", self.calibration, CALIBRATIONS),
-                  ("pruning scope", self.prune_scope, SCOPES)]
+                  ("pruning scope", self.prune_scope, SCOPES), ("pruning schedule", self.prune_schedule, SCHEDULES)]
         for what, value, allowed in checks:
             if value not in allowed:
                 raise WorkbenchError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
@@ -63,6 +73,10 @@ class Recipe:
             raise WorkbenchError("recovery epochs must be >= 0 and calibration samples >= 1")
         if self.block_size not in (16, 32, 64, 128, 256):
             raise WorkbenchError(f"INT4 block size {self.block_size} unsupported: use 16, 32, 64, 128 or 256")
+        if not 1 <= self.prune_steps <= 20 or self.reg_epochs < 0 or self.qat_epochs < 0 or \
+                not 0 < float(self.prune_reg) <= 1:
+            raise WorkbenchError("pruning steps must be 1..20, regularized and QAT epochs >= 0, and the "
+                                 "regularization strength in (0, 1]")
 
     # -- derived ---------------------------------------------------------
     @property
@@ -91,6 +105,15 @@ class Recipe:
             kw.update(prune_amount=0.5, prune_scope=d.prune_scope)
         elif self.prune_mode == "structured":
             kw.update(prune_scope=d.prune_scope)
+        if not self.prunes or self.prune_mode != "structured" or self.prune_schedule == "one-shot":
+            kw.update(prune_schedule=d.prune_schedule, prune_steps=d.prune_steps, reg_epochs=d.reg_epochs,
+                      prune_reg=d.prune_reg)
+        elif self.prune_schedule == "iterative":
+            kw.update(reg_epochs=d.reg_epochs, prune_reg=d.prune_reg)
+        else:
+            kw.update(prune_steps=d.prune_steps)
+        if self.quant != "int8-qat":
+            kw["qat_epochs"] = d.qat_epochs
         if self.prunes:
             kw["prune_amount"] = round(float(kw.get("prune_amount", self.prune_amount)), 4)
         if self.quant != "int8-static":
@@ -106,7 +129,9 @@ class Recipe:
     def prune_stage(self) -> "Recipe":
         """Only the pruning (and recovery) part: the parent of the quantized variant."""
         return replace(Recipe(), prune_mode=self.prune_mode, prune_amount=self.prune_amount,
-                       prune_scope=self.prune_scope, recover_epochs=self.recover_epochs).normalized()
+                       prune_scope=self.prune_scope, recover_epochs=self.recover_epochs,
+                       prune_schedule=self.prune_schedule, prune_steps=self.prune_steps,
+                       reg_epochs=self.reg_epochs, prune_reg=self.prune_reg).normalized()
 
     def kind(self) -> str:
         if self.is_baseline:
@@ -121,6 +146,10 @@ class Recipe:
             p = f"prune {r.prune_mode}" + ("" if r.prune_mode == "2:4" else f" {round(r.prune_amount * 100)}%")
             if r.prune_mode == "unstructured" and r.prune_scope == "layer":
                 p += " per-layer"
+            if r.prune_schedule == "iterative":
+                p += f" iterative x{r.prune_steps}"
+            elif r.prune_schedule == "regularized":
+                p += f" regularized {r.reg_epochs}ep reg {r.prune_reg:g}"
             if r.recover_epochs:
                 p += f" +{r.recover_epochs}ep"
             parts.append(p)
@@ -129,6 +158,8 @@ class Recipe:
                          f"{'pc' if r.per_channel else 'pt'} {r.calibration}")
         elif r.quant == "int8-dynamic":
             parts.append(f"int8 dynamic {r.weight_type} {'pc' if r.per_channel else 'pt'}")
+        elif r.quant == "int8-qat":
+            parts.append(f"int8 QAT {r.qat_epochs}ep qdq u8/s8 pc")
         elif r.quant == "int4":
             parts.append(f"int4 weight-only b{r.block_size}")
         elif r.quantizes:
@@ -139,8 +170,11 @@ class Recipe:
         """The workspace key material: the normalized fields plus the input hashes."""
         r = self.normalized()
         d = asdict(r)
+        for name, default in LATER_FIELDS.items():
+            if d[name] == default:
+                del d[name]
         d["source"] = source_hash
-        uses_data = r.uses_calibration or (r.prunes and r.recover_epochs > 0)
+        uses_data = r.uses_calibration or (r.prunes and (r.recover_epochs > 0 or r.prune_schedule == "regularized"))
         d["data"] = data_hash if uses_data else None
         return d
 

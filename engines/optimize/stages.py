@@ -183,14 +183,23 @@ def build_pruned(ctx: OptimizeContext, recipe: Recipe, folder: Path, reference: 
         module = load_torch_module(ctx.model_path, trust_pickle=ctx.trust_pickle)
         example = _torch_example(ctx)
         sub = task.sub(0.02, 0.25)
-        if recipe.prune_mode == "structured":
+        scheduled = recipe.prune_mode == "structured" and recipe.prune_schedule != "one-shot"
+        if scheduled:  # iterative or regularized: the schedule trains as it prunes (recovery included)
+            from engines.optimize.prune_schedule import run_schedule
+
+            x, y, note = _train_data(ctx, reference)
+            ckpt = _checkpoint_dir(ctx, recipe)
+            rep, ft = run_schedule(module, example, recipe, x, y, checkpoint_dir=ckpt, task=task.sub(0.02, 0.7))
+            shutil.rmtree(ckpt, ignore_errors=True)
+            extra["finetune"] = {**ft, "note": note}
+        elif recipe.prune_mode == "structured":
             rep = prune.prune_structured(module, example, recipe.prune_amount, task=sub)
         elif recipe.prune_mode == "unstructured":
             rep = prune.prune_unstructured_torch(module, recipe.prune_amount, scope=recipe.prune_scope, task=sub)
         else:
             rep = prune.prune_24_torch(module, task=sub)
         module = rep.module if rep.module is not None else module
-        if recipe.recover_epochs:
+        if recipe.recover_epochs and not scheduled:
             extra["finetune"] = _recover(ctx, recipe, module, reference, task.sub(0.25, 0.7))
         rep_exp = export_to_onnx(module, dst, example, input_spec=ctx.model_info().inputs, task=task.sub(0.7, 0.75))
         extra["export"] = {"exporter": rep_exp.exporter, "max_abs_err": rep_exp.max_abs_err}
@@ -202,11 +211,8 @@ def build_pruned(ctx: OptimizeContext, recipe: Recipe, folder: Path, reference: 
     return {"file": dst.name, "format": "onnx", "metrics": metrics, "extra": extra}
 
 
-def _recover(ctx: OptimizeContext, recipe: Recipe, module: Any, reference: np.ndarray | None,
-             task: TaskContext) -> dict[str, Any]:
-    from engines.optimize.finetune import finetune
-    from engines.workspace import recipe_key
-
+def _train_data(ctx: OptimizeContext, reference: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """(x, y, note) for recovery training: the training split, else the evaluation data, else pseudo-labels."""
     x, y = (ctx.train_x, ctx.train_y) if ctx.train_x is not None else (ctx.x, ctx.y)
     note = "recovery trained on the evaluation data (pass separate training data for an unbiased accuracy)" \
         if ctx.train_x is None else "recovery trained on the given training data"
@@ -215,8 +221,22 @@ def _recover(ctx: OptimizeContext, recipe: Recipe, module: Any, reference: np.nd
             raise WorkbenchError("recovery fine-tuning needs labels (y) in the data")
         y = np.argmax(reference, axis=-1).astype(np.int64)
         note = "no labels: recovery fine-tuned toward the baseline's own predictions (pseudo-labels)"
+    return x, y, note
+
+
+def _checkpoint_dir(ctx: OptimizeContext, recipe: Recipe) -> Path:
+    from engines.workspace import recipe_key
+
+    return ctx.workspace.root / "checkpoints" / recipe_key(recipe.to_dict(ctx.source_hash, ctx.data_hash))
+
+
+def _recover(ctx: OptimizeContext, recipe: Recipe, module: Any, reference: np.ndarray | None,
+             task: TaskContext) -> dict[str, Any]:
+    from engines.optimize.finetune import finetune
+
+    x, y, note = _train_data(ctx, reference)
     masks = _mask_of(module) if recipe.prune_mode in ("unstructured", "2:4") else None
-    ckpt = ctx.workspace.root / "checkpoints" / recipe_key(recipe.to_dict(ctx.source_hash, ctx.data_hash))
+    ckpt = _checkpoint_dir(ctx, recipe)
     rep = finetune(module, x, y, epochs=recipe.recover_epochs, checkpoint_dir=ckpt, task=task)
     if masks is not None:
         _reapply(module, masks)  # keep the pruned weights at zero after training
@@ -229,6 +249,10 @@ def _recover(ctx: OptimizeContext, recipe: Recipe, module: Any, reference: np.nd
 def build_quantized(ctx: OptimizeContext, recipe: Recipe, parent_path: Path, parent_fmt: str, folder: Path,
                     reference: np.ndarray | None, task: TaskContext | None = None) -> dict[str, Any]:
     task = ensure_task(task)
+    if recipe.quant == "int8-qat":  # trains the PyTorch model, then the same ORT QDQ as int8-static
+        from engines.optimize.qat_variant import build_qat
+
+        return build_qat(ctx, recipe, folder, reference, task)
     if recipe.quant in ORT_QUANT_MODES:
         from engines.optimize.quantize_ort import quantize_onnx
 

@@ -70,7 +70,7 @@ def has_weight_matmul(path: Any) -> bool:
 
 
 def candidates(ctx: OptimizeContext, *, pruning: bool = True, recover_epochs: int = 3,
-               matmul_path: Any = None) -> list[Recipe]:
+               matmul_path: Any = None, amounts: tuple[float, ...] = (0.3, 0.5)) -> list[Recipe]:
     """The recipes to try for this model, most promising first (``matmul_path``: the baseline ONNX file)."""
     if ctx.fmt in KERAS_FORMATS:
         return [Recipe(quant="tflite-int8"), Recipe(quant="tflite-dynamic"), Recipe(quant="tflite-fp16")]
@@ -93,7 +93,7 @@ def candidates(ctx: OptimizeContext, *, pruning: bool = True, recover_epochs: in
     if matmul_path is not None and has_weight_matmul(matmul_path):
         out.append(Recipe(quant="int4"))
     if pruning and ctx.fmt in TORCH_FORMATS and getattr(ctx.model_info(), "arch", None):
-        for amount in (0.3, 0.5):
+        for amount in amounts:
             base = Recipe(prune_mode="structured", prune_amount=amount, recover_epochs=recover_epochs)
             out.append(base)
             out.append(Recipe(prune_mode="structured", prune_amount=amount, recover_epochs=recover_epochs,
@@ -289,7 +289,7 @@ def _ratio_text(r: Any) -> str:
 
 
 def tune(ctx: OptimizeContext, *, max_drop: float = 1.0, budget_s: float = 300.0, pruning: bool = True,
-         recover_epochs: int = 3, task: TaskContext | None = None) -> TuneResult:
+         recover_epochs: int = 3, task: TaskContext | None = None, curve: bool = True) -> TuneResult:
     """Search recipes for ``ctx``; see the module docstring."""
     task = ensure_task(task)
     if max_drop < 0 or budget_s <= 0:
@@ -302,7 +302,14 @@ def tune(ctx: OptimizeContext, *, max_drop: float = 1.0, budget_s: float = 300.0
     task.report(0.0, "baseline")
     baseline = ensure_baseline(ctx, task.sub(0.0, 0.05))
     base_file = ctx.workspace.model_path(baseline) if baseline.format == "onnx" else None
-    todo = candidates(ctx, pruning=pruning, recover_epochs=recover_epochs, matmul_path=base_file)
+    amounts: tuple[float, ...] = (0.3, 0.5)
+    if pruning and curve and ctx.fmt in TORCH_FORMATS and getattr(ctx.model_info(), "arch", None):
+        from engines.optimize.prune_curve import tune_amounts  # the pruning curve picks the amount
+
+        amounts, curve_notes = tune_amounts(ctx, max_drop=max_drop, recover_epochs=recover_epochs,
+                                            budget_s=budget_s / 2, task=task.sub(0.05, 0.05))
+        notes.extend(curve_notes)
+    todo = candidates(ctx, pruning=pruning, recover_epochs=recover_epochs, matmul_path=base_file, amounts=amounts)
     tried: list[Variant] = []
     skipped: list[str] = []
     durations: list[float] = []

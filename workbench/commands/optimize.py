@@ -39,6 +39,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--act", choices=["u8", "s8"], default="u8", help="activation type (default u8: fast on x86)")
     p.add_argument("--weights", choices=["s8", "u8"], default="s8", help="weight type (default s8)")
     p.add_argument("--block-size", type=int, default=32, help="INT4 block size (default 32)")
+    p.add_argument("--qat-epochs", type=int, default=2,
+                   help="int8-qat: quantization-aware fine-tune epochs (default 2; needs labelled data); the "
+                        "post-training INT8 variant of the same model is built beside it")
+    p.add_argument("--prune-schedule", choices=["one-shot", "iterative", "regularized"], default="one-shot",
+                   help="structured pruning: one-shot then recovery (default); iterative (--prune-steps rounds "
+                        "of prune + recover, the recovery epochs shared); regularized (--reg-epochs of group "
+                        "regularization before pruning)")
+    p.add_argument("--prune-steps", type=int, default=3, help="iterative schedule: prune steps (default 3)")
+    p.add_argument("--reg-epochs", type=int, default=2, help="regularized schedule: epochs before pruning (default 2)")
+    p.add_argument("--prune-reg", type=float, default=1e-3,
+                   help="regularized schedule: group regularization strength (default 0.001)")
     measure_args(p)
     p.set_defaults(handler=run)
 
@@ -57,7 +68,8 @@ def recipe_from_args(args: argparse.Namespace, fmt: str):
                   prune_scope=args.prune_scope, recover_epochs=args.recover_epochs, quant=args.quantize,
                   quant_format=args.quant_format, per_channel=args.per_channel, activation_type=args.act,
                   weight_type=args.weights, calibration=args.calibration, calib_samples=args.calib_samples,
-                  block_size=args.block_size)
+                  block_size=args.block_size, qat_epochs=args.qat_epochs, prune_schedule=args.prune_schedule,
+                  prune_steps=args.prune_steps, reg_epochs=args.reg_epochs, prune_reg=args.prune_reg)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
 
     ctx = open_ctx(args)
     recipe = recipe_from_args(args, ctx.fmt)
+    if recipe.quant == "int8-qat":
+        return run_qat(args, ctx, recipe)
     progress = Progress()
     try:
         res = apply_recipe(ctx, recipe, task=TaskContext(progress))
@@ -88,4 +102,37 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if not args.json:
         print(f"{'cached' if res.cached else 'built'} {v.name} ({v.id[:8]}) in {res.seconds:.2f} s")
+    return 0
+
+
+def run_qat(args: argparse.Namespace, ctx, recipe) -> int:
+    """QAT beside post-training INT8 of the same model: both variants, both accuracies."""
+    import sys
+
+    from engines.optimize.qat_variant import qat_beside_ptq
+    from engines.tasks import TaskContext
+    from workbench.commands.variants import Progress, finish
+
+    progress = Progress()
+    try:
+        cmp = qat_beside_ptq(ctx, recipe, task=TaskContext(progress))
+    finally:
+        progress.done()
+    v = cmp.qat
+    payload = {"model": ctx.model_path.name, "workspace": str(ctx.workspace.root), "recipe": recipe.label(),
+               "variant_id": v.id, "status": v.status, "error": v.error, "qat_vs_ptq": cmp.to_dict(),
+               "notes": cmp.notes}
+    if v.status != "ok":
+        args.save = None
+    finish(args, ctx, v, payload, f"workbench optimize: {recipe.label()} beside post-training INT8",
+           notes=cmp.notes, show_ids=[cmp.baseline.id, cmp.ptq.id, v.id])
+    if v.status != "ok":
+        if not args.json:
+            print(f"workbench: variant failed: {v.error}", file=sys.stderr)
+        return 1
+    if not args.json:
+        d = cmp.to_dict()
+        fmt = lambda a: "n/a" if a is None else f"{a:.2%}"  # noqa: E731
+        print(f"QAT INT8 {fmt(d['qat']['accuracy'])} · post-training INT8 {fmt(d['ptq']['accuracy'])} · "
+              f"FP32 {fmt(d['baseline_accuracy'])}")
     return 0

@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=float, default=300.0, help="time budget in seconds (default 300)")
     p.add_argument("--no-prune", dest="prune", action="store_false", help="quantization recipes only")
     p.add_argument("--recover-epochs", type=int, default=3, help="fine-tune epochs after pruning (default 3)")
+    p.add_argument("--no-curve", dest="curve", action="store_false",
+                   help="PyTorch models: try 30%% and 50%% pruning instead of sweeping the pruning curve "
+                        "(30/50/70/90%%, stopping past --max-drop) for the largest amount within the budget")
     measure_args(p)
     p.set_defaults(handler=run)
 
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress()
     try:
         res = tune(ctx, max_drop=args.max_drop, budget_s=args.budget, pruning=args.prune,
-                   recover_epochs=args.recover_epochs, task=TaskContext(progress))
+                   recover_epochs=args.recover_epochs, task=TaskContext(progress), curve=args.curve)
     finally:
         progress.done()
     best = res.recommended
