@@ -18,6 +18,8 @@ from typing import Sequence
 COMMANDS = ["inspect", "optimize", "tune", "variants", "sweep", "serve", "loadgen", "build",
             "prices", "cost", "deploy", "samples"]
 COMMANDS.insert(COMMANDS.index("deploy") + 1, "monitor")  # workbench monitor (engines/deploy/monitor.py)
+COMMANDS.insert(COMMANDS.index("sweep") + 1, "threads")   # workbench threads (engines/measure/threads.py)
+COMMANDS.insert(COMMANDS.index("sweep") + 1, "sparse")    # workbench sparse (engines/measure/sparse.py)
 
 EXIT_USAGE = 2
 EXIT_TERMINATED = 128 + 15
