@@ -135,7 +135,7 @@ def model_sparse_report(path: str | os.PathLike, *, sparsities: Sequence[float] 
     notes = []
     if not chosen:
         notes.append(f"{p.name} has no Linear layer a sparse kernel can take: every layer stays dense "
-                     "(unstructured pruning buys only a smaller compressed file here)")
+                     "(unstructured pruning buys only size here: a smaller compressed file)")
     results = []
     for i, lay in enumerate(chosen):
         task.check()

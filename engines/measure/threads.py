@@ -61,6 +61,11 @@ def parse_counts(text: str | None, what: str, cores: int) -> list[int]:
     return vals
 
 
+def stream_plan(cores: int, streams: Sequence[int]) -> list[tuple[int, int]]:
+    """(streams, threads per stream) sharing ``cores``: 16 cores -> (1, 16), (2, 8), (4, 4), (8, 2), (16, 1)."""
+    return [(s, max(1, cores // s)) for s in sorted(set(streams))]
+
+
 @dataclass
 class LatencyPoint:
     threads: int
@@ -247,8 +252,7 @@ def sweep_threads(path: str | os.PathLike, *, threads: Sequence[int] | None = No
             runtimes = [r for r in runtimes if r != "openvino"]
     try:
         for rt in runtimes:
-            for s in stream_counts:
-                t = max(1, cores // s)
+            for s, t in stream_plan(cores, stream_counts):
                 key = f"{rt} {s}x{t}"
                 try:
                     pools[key] = (SessionPool if rt == "onnxruntime" else OpenVinoStreams)(path, s, t, feeds)
