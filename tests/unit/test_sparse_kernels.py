@@ -104,7 +104,7 @@ def test_measure_crossover_structure_and_fallbacks_said():
     assert all([f.kernel for f in p.kernels] == ["csr", "bsr"] for p in r.points)
     assert set(r.crossover) == {"csr", "bsr"}
     assert any("semi-structured cannot take t" in n for n in r.notes)
-    assert all(f.max_abs_error < 1e-4 and f.speedup["rounds"] == 2 for p in r.points for f in p.kernels)
+    assert all(f.max_abs_error < 1e-4 and f.speedup["rounds"] >= 2 for p in r.points for f in p.kernels)
     assert r.measured.get("machine") and r.verdict()
     json.dumps(r.to_dict())
 
@@ -190,3 +190,17 @@ def test_cli_bad_inputs_are_one_line_errors(capsys, argv, needle):
 
 def test_cli_missing_model_is_one_line(capsys, tmp_path):
     _one_line_error(capsys, ["sparse", str(tmp_path / "nope.onnx")], "no such file")
+
+
+def test_torch_model_layers(tmp_path):
+    import torch
+
+    from engines.measure.sparse_model import model_layers
+    from tests.unit.model_factories import tiny_torch_module
+
+    path = tmp_path / "m.pt"
+    torch.jit.save(torch.jit.trace(tiny_torch_module(), torch.zeros(1, 1, 8, 8)), str(path))
+    layers = model_layers(path)
+    ops = {lay.op for lay in layers}
+    assert "Conv" in ops and any(lay.linear and lay.shape == (10, 256) for lay in layers)
+    assert all(lay.weight is None for lay in layers if lay.op == "Conv")
