@@ -178,6 +178,27 @@ def _feeds(path: str, batch: int, overrides: Sequence[Any]) -> tuple[dict[str, n
     return example_feeds(probe.inputs, batch=batch), probe
 
 
+def _fit_in_memory(path: str, stream_counts: list[int], n_runtimes: int, notes: list[str],
+                   share: float = 0.25) -> list[int]:
+    """Drop the largest stream counts when their sessions (each holding the weights) would take more than
+    ``share`` of the available memory, and say so."""
+    try:
+        import psutil
+
+        free = psutil.virtual_memory().available
+    except Exception:  # noqa: BLE001 - no psutil: keep every count
+        return stream_counts
+    size = max(1, os.path.getsize(path)) * 3          # weights plus the session's arena, roughly
+    kept = list(stream_counts)
+    while len(kept) > 1 and sum(kept) * n_runtimes * size > share * free:
+        kept.pop()
+    if len(kept) < len(stream_counts):
+        notes.append(f"streams {', '.join(map(str, stream_counts[len(kept):]))} not measured: their sessions "
+                     f"would need about {sum(stream_counts) * n_runtimes * size / 2**30:.1f} GiB of the "
+                     f"{free / 2**30:.1f} GiB available")
+    return kept
+
+
 def _within_noise_fewest(order: Sequence[str], round_ms: dict[str, list[float]], best: str) -> str:
     """The first name in ``order`` whose per-round time is not separably worse than ``best``'s."""
     from engines.measure.paired import ratio_interval
@@ -242,6 +263,7 @@ def sweep_threads(path: str | os.PathLike, *, threads: Sequence[int] | None = No
     # throughput: S streams x cores // S threads
     one_ms = next(p.p50_ms for p in lat if p.threads == counts[-1])
     n_req = requests or int(min(MAX_REQUESTS, max(4 * stream_counts[-1], BURST_S * 1000 / max(one_ms, 1e-3))))
+    stream_counts = _fit_in_memory(path, stream_counts, len(runtimes), notes)
     pools: dict[str, Any] = {}
     points: dict[str, ThroughputPoint] = {}
     if "openvino" in runtimes:

@@ -112,3 +112,17 @@ def test_openvino_streams_are_measured_beside_onnxruntime(tmp_path):
     ov = runtimes["openvino"]
     assert ov.items_per_s > 0 and ov.vs_reference["rounds"] >= 2 and ov.request_p50_ms > 0
     assert r.throughput_reference == f"onnxruntime 1x{r.cores}"
+
+
+def test_stream_counts_that_would_not_fit_in_memory_are_dropped_and_said(tmp_path, monkeypatch):
+    import psutil
+
+    from engines.measure import threads
+
+    path = tiny_onnx(tmp_path / "t.onnx")
+    size = (tmp_path / "t.onnx").stat().st_size
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("VM", (), {"available": size * 3 * 4 * 4})())
+    notes: list[str] = []
+    assert threads._fit_in_memory(str(path), [1, 2, 4, 8], 1, notes) == [1, 2]
+    assert "streams 4, 8 not measured" in notes[0]
+    assert threads._fit_in_memory(str(path), [1, 2], 1, []) == [1, 2]
