@@ -22,6 +22,9 @@ COMMANDS.append("web")  # workbench web: the app in browsers, one process per co
 
 COMMANDS.insert(COMMANDS.index("tune") + 1, "curve")  # workbench curve (engines/optimize/prune_curve.py)
 
+COMMANDS.insert(COMMANDS.index("sweep") + 1, "threads")   # workbench threads (engines/measure/threads.py)
+COMMANDS.insert(COMMANDS.index("sweep") + 1, "sparse")    # workbench sparse (engines/measure/sparse.py)
+
 EXIT_USAGE = 2
 EXIT_TERMINATED = 128 + 15
 # OS errors a user's path or disk causes: one line, not a traceback

@@ -21,7 +21,8 @@ NOTE_STRUCTURED = ("channels physically removed: the smaller dense model needs f
                    "faster on any hardware; accuracy usually needs a recovery fine-tune")
 NOTE_UNSTRUCTURED = ("masking only zeroes weights: dense kernels still multiply the zeros, so latency and "
                      "file size do not change; the gain is a smaller compressed file (zip/zlib), or speed "
-                     "only with sparse kernels")
+                     "only with sparse kernels, which on a CPU beat dense only for large Linear layers at high "
+                     "sparsity and never for convolutions (`workbench sparse MODEL` measures the crossover here)")
 NOTE_24 = ("2:4 semi-structured sparsity: needs sparse-capable GPU kernels (e.g. NVIDIA Ampere+ sparse "
            "tensor cores / TensorRT sparse weights) for any speedup; on CPU and dense kernels it runs at the "
            "dense speed")
