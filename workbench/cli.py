@@ -18,6 +18,7 @@ from typing import Sequence
 COMMANDS = ["inspect", "optimize", "tune", "variants", "sweep", "serve", "loadgen", "build",
             "prices", "cost", "deploy", "samples"]
 COMMANDS.insert(COMMANDS.index("deploy") + 1, "monitor")  # workbench monitor (engines/deploy/monitor.py)
+COMMANDS.append("lab")  # workbench lab [N]: the course labs as guided tours (engines/labs/)
 
 EXIT_USAGE = 2
 EXIT_TERMINATED = 128 + 15

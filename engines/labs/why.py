@@ -26,12 +26,23 @@ def _speed_line(row: dict[str, Any]) -> str:
             f"{interval}{noise}")
 
 
-def _macs(facts: state.Facts, workspace: Any, v: Any) -> int | None:
+_GRAPHS: dict[tuple[str, str], Any] = {}
+
+
+def _graph(workspace: Any, v: Any) -> Any:
+    """The variant's graph facts, read once per variant (its id is a hash of what made it)."""
     from engines.measure.causes import graph_facts
 
     if v is None or workspace is None or v.format != "onnx":
         return None
-    g = graph_facts(workspace.model_path(v), "onnx")
+    key = (str(workspace.root), v.id)
+    if key not in _GRAPHS:
+        _GRAPHS[key] = graph_facts(workspace.model_path(v), "onnx")
+    return _GRAPHS[key]
+
+
+def _macs(facts: state.Facts, workspace: Any, v: Any) -> int | None:
+    g = _graph(workspace, v)
     return g.macs if g is not None else None
 
 
@@ -43,7 +54,7 @@ def _acc_line(name: str, acc: float | None, base_acc: float | None) -> str | Non
 
 
 def lab1(facts: state.Facts, workspace: Any) -> list[str]:
-    from engines.measure.causes import graph_facts, slowdown_causes
+    from engines.measure.causes import slowdown_causes
     from engines.measure.cpu_features import cpu_features
 
     out: list[str] = []
@@ -59,9 +70,14 @@ def lab1(facts: state.Facts, workspace: Any) -> list[str]:
     else:
         p = (v.metrics or {}).get("paired") or {}
         sp = (p.get("speedup") or {}).get("value") or 0
-        out.append(f"{v.name}: {sp:.2f}x the baseline when it was made; benchmark it side by side (step c)")
+        vb = ((base.metrics or {}).get("latency_ms") or {}).get("p50")
+        vv = ((v.metrics or {}).get("latency_ms") or {}).get("p50")
+        if not sp and vb and vv:
+            sp = vb / vv
+        out.append(f"{v.name}: {sp:.2f}x the baseline as timed when it was made; step c times the two side by "
+                   "side" if sp else f"{v.name}: not timed yet; step c times it beside the baseline")
     cpu = cpu_features()
-    g = graph_facts(workspace.model_path(v), "onnx") if workspace is not None else None
+    g = _graph(workspace, v)
     if sp and sp < 1:
         out += [f"why slower: {c}" for c in slowdown_causes("int8-static", g, recipe=v.recipe, cpu=cpu)]
     elif sp:
