@@ -207,7 +207,7 @@ def lab5(facts: state.Facts, workspace: Any) -> list[str]:
                    f"{cost['break_even_rps']:.2f} req/s on average: below it serverless is cheaper")
     g = record.get(facts.record, 5, "gpu_cost")
     if g:
-        out.append(f"why a GPU is (not) cheaper: {g['sentence']}; the small model is already cheap per inference on "
+        out.append(f"what a GPU must do to be cheaper: {g['sentence']}; the small model is already cheap per inference on "
                    "a CPU, a GPU's hourly price must be paid back by throughput")
         out.append("Published GPU figures for scale (other models, not measured here):")
         out += ["  " + line for line in lines(GPU_FIGURES)[1::2]]
@@ -228,8 +228,8 @@ def lab6(facts: state.Facts, workspace: Any) -> list[str]:
         flat = next((b for a, b in zip(pts, pts[1:]) if b["ips"] < 1.1 * a["ips"]), None)
         if best["ips"] > 1.3 * one["ips"]:
             out.append(f"why it helped: one call's fixed cost (dispatch, thread wake-up) is shared by the whole batch; "
-                       f"per sample {one['p50_ms']:.3f} ms at batch 1 vs {best['p50_ms'] / best['batch']:.3f} ms at "
-                       f"batch {best['batch']}")
+                       f"per sample {1000 / one['ips']:.3f} ms at batch 1 vs {1000 / best['ips']:.3f} ms at "
+                       f"batch {best['batch']} (from the measured throughput)")
         else:
             out.append("why it did not help much: each sample already keeps the cores busy, so a batch only "
                        "queues more work for the same cores")
