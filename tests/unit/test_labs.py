@@ -219,3 +219,19 @@ def test_cli_lab_list_check_and_bad_number(tmp_path, capsys):
                  "--save", str(dest)]) == 0
     assert dest.read_text().startswith("# Lab 3:")
     assert main(["lab", "--save", str(dest)]) == 2
+
+
+def test_cli_lab_n_opens_the_tui_on_that_lab(monkeypatch):
+    from workbench.app import WorkbenchApp
+    from workbench.cli import main
+    from workbench.wiring.labs import sample_path
+
+    seen = {}
+
+    def fake_run(self, *a, **k):
+        seen.update(area=self.start_area, lab=self.lab_start, model=self.initial_model)
+
+    monkeypatch.setattr(WorkbenchApp, "run", fake_run)
+    assert main(["lab", "4"]) == 0
+    assert seen == {"area": "labs", "lab": 4, "model": sample_path()}
+    assert main(["lab", "--model", "/no/such/model.onnx"]) == 2
