@@ -57,23 +57,31 @@ class PracticeCloud:
     bucket: str = BUCKET
     role_arn: str = ROLE_ARN
     _session: Any = field(default=None, repr=False)
+    _clients: Any = field(default=None, repr=False)
+    _lock: Any = field(default_factory=threading.Lock, repr=False)
 
     @property
     def label(self) -> str:
         return f"{LABEL} ({self.url})"
 
     def session(self) -> Any:
-        if self._session is None:
-            import boto3
+        with self._lock:
+            if self._session is None:
+                import boto3
 
-            self._session = boto3.session.Session(aws_access_key_id=_KEY_ID, aws_secret_access_key=_SECRET,
-                                                  region_name=self.region)
-        return self._session
+                self._session = boto3.session.Session(aws_access_key_id=_KEY_ID, aws_secret_access_key=_SECRET,
+                                                      region_name=self.region)
+            return self._session
 
     def clients(self) -> Any:
+        """The deploy clients, made once (boto3 clients are thread-safe; making them is not cheap)."""
         from engines.deploy.aws import make_clients
 
-        return make_clients(self.region, self.url, session=self.session(), retries=1)
+        session = self.session()
+        with self._lock:
+            if self._clients is None:
+                self._clients = make_clients(self.region, self.url, session=session, retries=1)
+            return self._clients
 
     def cloudwatch(self) -> Any:
         from engines.deploy.monitor import cloudwatch_client
