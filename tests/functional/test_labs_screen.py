@@ -77,7 +77,7 @@ async def test_lab1_end_to_end_and_summary_saved(tmp_path):
             await press_and_wait(app, pilot, key)
             assert marks(app.screen)[key], text(app.screen, "#lab-status")
         why = text(app.screen, "#lab-why")
-        assert "side" not in why or "rounds" in why           # the interleaved figures, not the creation timing
+        assert "rounds)" in why and "as timed when it was made" not in why   # the interleaved figures
         assert "why slower" in why or "why faster" in why     # the direction comes from the measurement
         await pilot.press("s")
         await pilot.pause()
