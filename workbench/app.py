@@ -52,6 +52,8 @@ class WorkbenchApp(App):
         self.exit_on_hangup = False   # run_app turns it on for a real terminal
         self.loading_path: Path | None = initial_model   # set until the worker answers
         self.last_tried: Path | None = initial_model
+        self.start_area: str | None = None      # `workbench lab N` opens on the Labs area ...
+        self.lab_start: int | None = None       # ... on lab N
         if self.config.deterministic:
             self.animation_level = "none"
         if self.config.theme in self.available_themes:
@@ -78,6 +80,8 @@ class WorkbenchApp(App):
             hangup.install(self)
         if self.initial_model is not None:
             self.open_model(self.initial_model, workspace_dir=self.session.workspace_dir)
+        if self.start_area in self._areas:
+            self.switch_mode(self.start_area)
 
     def on_unmount(self) -> None:
         from workbench import metrics_service

@@ -15,15 +15,10 @@ import sys
 from typing import Sequence
 
 # Order shown in --help. A module that is missing is simply not offered.
-COMMANDS = ["inspect", "optimize", "tune", "variants", "sweep", "serve", "loadgen", "build",
-            "prices", "cost", "deploy", "samples"]
-COMMANDS.insert(COMMANDS.index("deploy") + 1, "monitor")  # workbench monitor (engines/deploy/monitor.py)
-COMMANDS.append("web")  # workbench web: the app in browsers, one process per connection (commands/web.py)
-
-COMMANDS.insert(COMMANDS.index("tune") + 1, "curve")  # workbench curve (engines/optimize/prune_curve.py)
-
-COMMANDS.insert(COMMANDS.index("sweep") + 1, "threads")   # workbench threads (engines/measure/threads.py)
-COMMANDS.insert(COMMANDS.index("sweep") + 1, "sparse")    # workbench sparse (engines/measure/sparse.py)
+COMMANDS = ["inspect", "optimize", "tune", "curve", "variants", "sweep", "sparse", "threads", "serve", "loadgen",
+            "build", "prices", "cost", "deploy", "monitor", "samples", "lab", "web"]
+# curve: engines/optimize/prune_curve.py; sparse/threads: engines/measure/{sparse,threads}.py;
+# monitor: engines/deploy/monitor.py; lab: the guided tours (engines/labs); web: the app in browsers (commands/web.py)
 
 EXIT_USAGE = 2
 EXIT_TERMINATED = 128 + 15

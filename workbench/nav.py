@@ -39,6 +39,7 @@ AREAS: list[Area] = [
     Area("batching", "Batching", "5", "screens.batching:BatchingScreen"),
     Area("cost", "Cost", "6", "screens.cost:CostScreen"),
     Area("deploy", "Deploy", "7", "screens.deploy:DeployScreen"),
+    Area("labs", "Labs", "8", "screens.labs:LabsScreen"),
 ]
 
 
