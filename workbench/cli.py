@@ -18,6 +18,8 @@ from typing import Sequence
 COMMANDS = ["inspect", "optimize", "tune", "variants", "sweep", "serve", "loadgen", "build",
             "prices", "cost", "deploy", "samples"]
 COMMANDS.insert(COMMANDS.index("deploy") + 1, "monitor")  # workbench monitor (engines/deploy/monitor.py)
+COMMANDS.insert(COMMANDS.index("monitor") + 1, "traffic")  # workbench traffic (engines/deploy/traffic.py)
+COMMANDS.insert(COMMANDS.index("traffic") + 1, "k8s")  # workbench k8s export (engines/deploy/k8s.py)
 
 EXIT_USAGE = 2
 EXIT_TERMINATED = 128 + 15
