@@ -234,6 +234,9 @@ def deploy(plan: Plan, clients: AwsClients, request_body: bytes, *, task: TaskCo
 
     ``record=False`` removes the record once the deployment succeeded (it is kept while it runs).
     """
+    if plan.spec.placeholders:  # a dry run's plan without credentials: never deployed as is
+        raise WorkbenchError(f"the plan has placeholders ({', '.join(plan.spec.placeholders)}): give --role and "
+                             "--bucket (or credentials for the default bucket) and plan again")
     task = ensure_task(task)
     run = _Deployment(plan, clients, task, sleep)
     replaced: list[str] = []
