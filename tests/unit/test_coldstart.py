@@ -77,3 +77,32 @@ def test_deploy_local_reports_cold_start(tmp_path, capsys):
     assert cs["advice"]["provisioned"] >= 1 and "cold request" in cs["advice"]["text"]
     assert main(["deploy", str(model), "--local", "--cold-start", "1"]) == 0
     assert "cold start (local, median of 1)" in capsys.readouterr().out
+
+
+def test_cold_start_stored_with_plan_and_record(tmp_path, monkeypatch):
+    from engines.cost.model import TrafficProfile
+    from engines.deploy.aws import make_clients, make_session
+    from engines.deploy.coldstart import attach_cold_start
+    from engines.deploy.prepare import prepare
+    from engines.deploy.sagemaker_ops import deploy
+    from engines.deploy.spec import DeploySpec
+    from tests.unit.deploy_helpers import BUCKET, ROLE, MotoServer, fake_credentials, measured
+
+    server = MotoServer()
+    try:
+        fake_credentials(monkeypatch)
+        monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+        clients = make_clients("us-east-1", server.url, session=make_session("us-east-1"))
+        clients.s3.create_bucket(Bucket=BUCKET)
+        target = resolve_target(str(tiny_onnx(tmp_path / "tiny.onnx")))
+        spec = DeploySpec(name="wb-cold", role_arn=ROLE, bucket=BUCKET, endpoint_url=server.url, poll_interval_s=0.01)
+        prep = prepare(target, spec, out_dir=tmp_path / "pkg", measured=measured())
+        doc = attach_cold_start(prep, target, runs=1, profile=TrafficProfile(1.0, 20.0))
+        assert prep.plan.to_dict()["cold_start"]["first_ms_median"] == doc["first_ms_median"]
+        assert any(line.startswith("cold start (local") for line in prep.plan.lines())
+        assert any(line.startswith("provisioned concurrency:") for line in prep.plan.lines())
+        res = deploy(prep.plan, clients, prep.request_body, sleep=lambda s: None)
+        rec = json.loads(open(res.record_path).read())
+        assert rec["cold_start"]["runs"] == 1 and rec["cold_start"]["advice"]["provisioned"] >= 1
+    finally:
+        server.stop()
