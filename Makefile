@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := tf,aws,gpu,openvino,dev
+EXTRAS := tf,aws,gpu,openvino,k8s,dev
 
 .PHONY: run test setup samples bench clean unit functional snapshots
 

@@ -22,6 +22,7 @@ from screens.base import WorkbenchScreen
 from screens.confirm_dialog import ConfirmDialog
 from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
+from screens.widgets.cold_start_view import ColdStartView
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
 
 PLAN, LOCAL, DEPLOY, TEARDOWN = "plan", "local check", "deploy", "teardown"
@@ -84,6 +85,7 @@ class DeployScreen(WorkbenchScreen):
             yield Static(state.get("plan_text", "No plan yet: press p for the dry run (nothing is created)."),
                          id="dp-plan", markup=False)
             yield Static(state.get("result_text", ""), id="dp-result", markup=False)
+            yield ColdStartView(id="dp-cold")   # hidden until a local check measured the cold start
 
     # -- form ----------------------------------------------------------------------
     def form(self) -> dict[str, str]:
@@ -219,6 +221,7 @@ class DeployScreen(WorkbenchScreen):
             self._show("result", f"Local check passed: GET /ping {r.ping_status}, POST /invocations "
                                  f"{r.invoke_status} in {r.latency_ms:.1f} ms (model load {r.model_load_ms:.1f} ms); "
                                  f"outputs {r.output_shapes}")
+            self.query_one(ColdStartView).show(getattr(r, "cold_start", None))
         elif message.task == DEPLOY:
             self.state["last_endpoint"] = r.endpoint_name
             self._show("plan", "\n".join([f"Deployed: endpoint {r.endpoint_name} is {r.status} ({r.mode}, "

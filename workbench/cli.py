@@ -16,9 +16,9 @@ from typing import Sequence
 
 # Order shown in --help. A module that is missing is simply not offered.
 COMMANDS = ["inspect", "optimize", "tune", "curve", "variants", "sweep", "sparse", "threads", "serve", "loadgen",
-            "build", "prices", "cost", "deploy", "monitor", "samples", "lab", "web"]
+            "build", "prices", "cost", "deploy", "monitor", "traffic", "k8s", "samples", "lab", "web"]
 # curve: engines/optimize/prune_curve.py; sparse/threads: engines/measure/{sparse,threads}.py;
-# monitor: engines/deploy/monitor.py; lab: the guided tours (engines/labs); web: the app in browsers (commands/web.py)
+# monitor, traffic, k8s: engines/deploy/{monitor,traffic,k8s}.py; lab: the guided tours (engines/labs); web: the app in browsers (commands/web.py)
 
 EXIT_USAGE = 2
 EXIT_TERMINATED = 128 + 15

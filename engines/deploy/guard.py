@@ -27,15 +27,19 @@ def _join(labels: list[str]) -> str:
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
-def check_bucket(c: AwsClients, bucket: str) -> None:
+def check_bucket(c: AwsClients, bucket: str, *, create_ok: bool = False) -> bool:
+    """True when the bucket exists and is ours; False when missing and ``create_ok``; else one-line error."""
     try:
         c.s3.head_bucket(Bucket=bucket)
+        return True
     except Exception as exc:
         if is_denied(exc):
             raise WorkbenchError(f"cannot use bucket {bucket}: access denied ({error_text(exc)}); it belongs to "
                                  "another account or these credentials may not use it: give a bucket of your "
                                  "account with --bucket") from None
         if is_not_found(exc):
+            if create_ok:
+                return False
             raise WorkbenchError(f"bucket {bucket} does not exist: create it or give another --bucket") from None
         raise WorkbenchError(f"cannot check bucket {bucket}: {error_text(exc)}; nothing was created") from None
 
@@ -46,7 +50,7 @@ def existing(plan: Any, c: AwsClients) -> list[Resource]:
     for step in plan.step("check"):
         p = step.params
         if step.operation == "head_bucket":
-            check_bucket(c, p["Bucket"])
+            check_bucket(c, p["Bucket"], create_ok=bool(getattr(plan.spec, "bucket_default", False)))
             continue
         if step.operation == "head_object":
             res = Resource("s3", {"Bucket": p["Bucket"], "Key": p["Key"]}, f"s3://{p['Bucket']}/{p['Key']}")

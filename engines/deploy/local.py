@@ -125,6 +125,7 @@ class LocalResult:
     content_type: str
     response_preview: str
     output_shapes: dict[str, list[int]] = field(default_factory=dict)
+    cold_start: dict[str, Any] | None = None     # engines.deploy.coldstart, when measured with the check
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

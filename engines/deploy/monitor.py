@@ -100,6 +100,8 @@ class MonitorReport:
     cost: UsageCost
     estimate: dict[str, Any] | None
     notes: list[str]
+    # several production variants (traffic split): per variant name -> weight, share, config, summary, cost
+    variants: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_data(self) -> bool:
@@ -232,11 +234,11 @@ def read_record(name: str) -> dict[str, Any] | None:
         return None
 
 
-def _config_of(ep: dict[str, Any], cfg: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+def _config_of(ep: dict[str, Any], cfg: dict[str, Any], index: int = 0) -> tuple[str, str, dict[str, Any]]:
     variants = cfg.get("ProductionVariants") or []
     if not variants:
         raise WorkbenchError(f"endpoint {ep.get('EndpointName')!r} has no production variant")
-    v = variants[0]
+    v = variants[index]
     live = next((x for x in ep.get("ProductionVariants") or [] if x.get("VariantName") == v["VariantName"]), {})
     if v.get("ServerlessConfig"):
         sc = v["ServerlessConfig"]
@@ -261,14 +263,44 @@ def monitor_endpoint(name: str, *, cloudwatch: Any, sagemaker: Any, region: str,
     run_start = max(start, created) if isinstance(created, _dt.datetime) else start
     hours = max(0.0, (end - run_start).total_seconds() / 3600.0)
     period = _period(window)
-    metrics = fetch_metrics(cloudwatch, name, variant, start, end, period)
-    summary = summarize(metrics)
     record = read_record(name)
     notes: list[str] = []
+    n_variants = len(cfg.get("ProductionVariants") or [])
+    per_variant: dict[str, Any] = {}
+    if n_variants > 1:
+        live = {v["VariantName"]: v for v in ep.get("ProductionVariants") or []}
+        all_metrics = []
+        for i in range(n_variants):
+            vmode, vname, vconfig = _config_of(ep, cfg, i)
+            vm = fetch_metrics(cloudwatch, name, vname, start, end, period)
+            all_metrics.append(vm)
+            vsum = summarize(vm)
+            weight = live.get(vname, {}).get("CurrentWeight",
+                                             cfg["ProductionVariants"][i].get("InitialVariantWeight", 1.0))
+            per_variant[vname] = {"mode": vmode, "config": vconfig, "weight": float(weight or 0.0),
+                                  "summary": vsum, "cost": asdict(usage_cost(catalog, vmode, vconfig, vsum, hours,
+                                                                             None))}
+        total_w = sum(v["weight"] for v in per_variant.values()) or 1.0
+        inv_total = sum(v["summary"]["invocations"] for v in per_variant.values())
+        for v in per_variant.values():
+            v["share"] = v["weight"] / total_w
+            v["traffic_share"] = v["summary"]["invocations"] / inv_total if inv_total else None
+        metrics = merge_metrics(all_metrics)
+        variant = ",".join(per_variant)
+        summary = summarize(metrics)
+        costs = [v["cost"] for v in per_variant.values()]
+        labels = {c["label"] for c in costs}
+        cost = UsageCost(sum(c["usd"] for c in costs), " + ".join(f"{k}: {v['cost']['basis']}"
+                                                                   for k, v in per_variant.items()),
+                         "verified" if labels == {"verified"} else "unverified",
+                         ["sum over the production variants"])
+    else:
+        metrics = fetch_metrics(cloudwatch, name, variant, start, end, period)
+        summary = summarize(metrics)
+        cost = usage_cost(catalog, mode, config, summary, hours, record)
     if not any(s.values for s in metrics.values()):
         notes.append(f"CloudWatch returned no data points for {name} ({variant}) since {start.isoformat()}: "
                      "no traffic yet, or metrics not published yet (they arrive within minutes)")
-    cost = usage_cost(catalog, mode, config, summary, hours, record)
     estimate = None
     if record and record.get("estimate"):
         est = record["estimate"]
@@ -279,7 +311,21 @@ def monitor_endpoint(name: str, *, cloudwatch: Any, sagemaker: Any, region: str,
     else:
         notes.append("no workbench deployment record: no pre-deploy estimate to compare")
     return MonitorReport(name, region, str(ep.get("EndpointStatus")), mode, variant, start.isoformat(),
-                         end.isoformat(), period, config, metrics, summary, cost, estimate, notes)
+                         end.isoformat(), period, config, metrics, summary, cost, estimate, notes, per_variant)
+
+
+def merge_metrics(per_variant: list[dict[str, MetricSeries]]) -> dict[str, MetricSeries]:
+    """The endpoint's series from its variants': sums add up per timestamp, averages are averaged."""
+    out = {}
+    for m, (ns, stat) in METRICS.items():
+        points: dict[str, list[float]] = {}
+        for metrics in per_variant:
+            for t, v in zip(metrics[m].timestamps, metrics[m].values):
+                points.setdefault(t, []).append(v)
+        ts = sorted(points)
+        agg = (lambda xs: float(sum(xs))) if stat == "Sum" else (lambda xs: float(sum(xs) / len(xs)))
+        out[m] = MetricSeries(m, ns, stat, ts, [agg(points[t]) for t in ts])
+    return out
 
 
 def cloudwatch_client(region: str, endpoint_url: str | None = None, session: Any = None) -> Any:

@@ -52,6 +52,7 @@ class Plan:
     estimate: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     facts: VariantFacts | None = None
+    cold_start: dict[str, Any] | None = None     # engines.deploy.coldstart: measured locally, with advice
 
     def step(self, name: str) -> list[PlanStep]:
         return [s for s in self.steps if s.step == name]
@@ -59,12 +60,18 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"spec": self.spec.to_dict(), "image": self.image, "package": self.package,
                 "steps": [asdict(s) for s in self.steps], "estimate": self.estimate, "warnings": self.warnings,
-                "facts": asdict(self.facts) if self.facts else None}
+                "facts": asdict(self.facts) if self.facts else None, "cold_start": self.cold_start}
 
     def lines(self) -> list[str]:
         out = [f"{i + 1}. {s.line()}" for i, s in enumerate(self.steps)]
+        if self.spec.placeholders:
+            out.append(f"placeholders (no credentials, dry run only): {', '.join(self.spec.placeholders)}")
         if self.estimate:
             out.append(f"estimated monthly cost: {self.estimate['summary']}")
+        if self.cold_start:
+            out.append(self.cold_start.get("line") or "cold start measured")
+            if self.cold_start.get("advice"):
+                out.append(f"provisioned concurrency: {self.cold_start['advice']['text']}")
         return out
 
 
@@ -87,7 +94,9 @@ def _guard_steps(spec: DeploySpec, previous: dict[str, Any] | None) -> list[Plan
         named = scaling + named
     if_exists = ("--replace: deleted first if it exists" if spec.replace
                  else "refused if it exists (--replace replaces it)")
-    steps = [PlanStep("check", "s3", "head_bucket", {"Bucket": spec.bucket}, note="the bucket must be yours"),
+    steps = [PlanStep("check", "s3", "head_bucket", {"Bucket": spec.bucket},
+                      note="the bucket must be yours" + ("; created below when missing (SageMaker SDK default)"
+                                                         if spec.bucket_default else "")),
              PlanStep("check", "s3", "head_object", {"Bucket": spec.bucket, "Key": spec.s3_key},
                       note="refused if it exists: an object is never overwritten")]
     steps += [PlanStep("check", "application-autoscaling" if kind.startswith("scal") else "sagemaker", op,
@@ -117,6 +126,13 @@ def make_plan(spec: DeploySpec, package: dict[str, Any], image: str, *, request_
     multipart = size >= spec.multipart_threshold
     tags = [*TAGS, {"Key": DEPLOYMENT_TAG, "Value": spec.deploy_id}] if spec.deploy_id else TAGS
     steps = _guard_steps(spec, previous)
+    if spec.bucket_default:
+        cb: dict[str, Any] = {"Bucket": spec.bucket}
+        if spec.region != "us-east-1":
+            cb["CreateBucketConfiguration"] = {"LocationConstraint": spec.region}
+        steps.append(PlanStep("bucket", "s3", "create_bucket", cb,
+                              note="only if head_bucket found none; kept afterwards (the shared default bucket, as "
+                                   "the SageMaker SDK does)"))
     steps.append(PlanStep("upload", "s3", "upload_file",
                           {"Filename": str(package.get("path", "model.tar.gz")), "Bucket": spec.bucket,
                            "Key": spec.s3_key, "SizeBytes": size, "Multipart": multipart,

@@ -64,7 +64,8 @@ class Record:
             "endpoint": spec.name, "deployment_id": spec.deploy_id, "mode": spec.mode, "region": spec.region,
             "endpoint_url": spec.endpoint_url, "status": "deploying", "step": None,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "image": plan.image,
-            "package": plan.package, "estimate": plan.estimate, "replaced": [], "result": None}
+            "package": plan.package, "estimate": plan.estimate, "replaced": [], "result": None,
+            "cold_start": getattr(plan, "cold_start", None)}
         self.written = False
 
     def save(self, **fields: Any) -> None:

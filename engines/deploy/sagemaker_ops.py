@@ -29,7 +29,7 @@ from engines.tasks import TaskContext, ensure_task
 
 __all__ = ["DeployCancelled", "DeployError", "DeployResult", "Resource", "delete_resource", "deploy",
            "deployments_dir", "teardown"]
-_STEP_SPAN = {"upload": (0.0, 0.3), "model": (0.3, 0.35), "endpoint_config": (0.35, 0.4),
+_STEP_SPAN = {"bucket": (0.0, 0.01), "upload": (0.01, 0.3), "model": (0.3, 0.35), "endpoint_config": (0.35, 0.4),
               "endpoint": (0.4, 0.45), "wait": (0.45, 0.85), "autoscaling": (0.85, 0.9), "invoke": (0.9, 1.0)}
 
 
@@ -87,6 +87,8 @@ class _Deployment:
             return self._wait(p["EndpointName"], sub)
         if step.step == "invoke":
             return self._invoke(request_body)
+        if step.step == "bucket":
+            return self._ensure_bucket(p)
         if step.step == "upload":
             res = Resource("s3", {"Bucket": p["Bucket"], "Key": p["Key"]}, f"s3://{p['Bucket']}/{p['Key']}")
             return self._create(res, lambda: self._upload(p, sub))
@@ -117,6 +119,16 @@ class _Deployment:
         res.state = "created"
         self.rec.save()
         return out
+
+    def _ensure_bucket(self, p: dict[str, Any]) -> str:
+        """The SDK default bucket: created when missing, never deleted (not a resource of this deployment)."""
+        from engines.deploy.guard import check_bucket
+
+        if check_bucket(self.c, p["Bucket"], create_ok=True):
+            return "exists"
+        self.c.s3.create_bucket(**p)
+        self.rec.save(bucket_created=p["Bucket"])
+        return "created"
 
     def _upload(self, p: dict[str, Any], sub: TaskContext) -> None:
         from boto3.s3.transfer import TransferConfig
@@ -222,6 +234,9 @@ def deploy(plan: Plan, clients: AwsClients, request_body: bytes, *, task: TaskCo
 
     ``record=False`` removes the record once the deployment succeeded (it is kept while it runs).
     """
+    if plan.spec.placeholders:  # a dry run's plan without credentials: never deployed as is
+        raise WorkbenchError(f"the plan has placeholders ({', '.join(plan.spec.placeholders)}): give --role and "
+                             "--bucket (or credentials for the default bucket) and plan again")
     task = ensure_task(task)
     run = _Deployment(plan, clients, task, sleep)
     replaced: list[str] = []

@@ -38,6 +38,8 @@ class DeploySpec:
     variant_name: str = "AllTraffic"
     deploy_id: str = ""                      # unique per deployment: in the S3 key and every resource's tag
     replace: bool = False                    # delete existing resources with the same names first
+    bucket_default: bool = False             # the SageMaker SDK default bucket: created when missing, then kept
+    placeholders: list[str] = field(default_factory=list)  # fields shown as placeholders (dry run, no credentials)
 
     @property
     def model_name(self) -> str:

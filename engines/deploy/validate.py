@@ -123,7 +123,9 @@ def _realtime_problems(spec: DeploySpec, facts: VariantFacts) -> list[str]:
 
 
 def _aws_problems(spec: DeploySpec, check_image: bool) -> list[str]:
-    problems = [p for p in (role_arn_problem(spec.role_arn), bucket_problem(spec.bucket)) if p]
+    held = set(getattr(spec, "placeholders", []) or [])   # dry run without credentials: shown, not checked
+    problems = [p for f, p in (("role_arn", role_arn_problem(spec.role_arn)), ("bucket", bucket_problem(spec.bucket)))
+                if p and f not in held]
     if not ENDPOINT_NAME_RE.match(spec.name or "") or len(spec.name) > 63 - len("-config"):
         problems.append(f"endpoint name {spec.name!r} is invalid: letters, digits and hyphens, at most 56 characters")
     try:

@@ -4,7 +4,9 @@ Closed loop: ``concurrency`` threads each send a request, wait for the answer,
 send the next. Open loop: requests are started on a fixed schedule (``rate``
 per second) whatever the server does, and latency is counted from the moment a
 request was *due*, so a slow server cannot hide its queueing (no coordinated
-omission). Every run is bounded by a request count AND a duration, and reports
+omission). ``url`` may be one URL, a list (round-robin) or an
+:class:`engines.serving.balance.Targets` (round-robin or weighted); with
+several targets the result's ``extra["targets"]`` reports each one. Every run is bounded by a request count AND a duration, and reports
 throughput, p50/p95/p99 latency of the successful requests and the errors by
 status code or exception name.
 """
@@ -83,18 +85,37 @@ def example_payload(url: str, batch: int = 1, content_type: str = "application/x
 
 
 class _Recorder:
-    def __init__(self) -> None:
+    def __init__(self, n_targets: int = 1) -> None:
         self.lock = threading.Lock()
         self.lat_ms: list[float] = []
         self.errors: Counter[str] = Counter()
         self.sent = 0
+        self.per: list[dict[str, Any]] = [{"sent": 0, "lat_ms": [], "errors": Counter()} for _ in range(n_targets)]
 
-    def add(self, ms: float, outcome: str | None) -> None:
+    def add(self, ms: float, outcome: str | None, target: int = 0) -> None:
         with self.lock:
+            per = self.per[target]
+            per["sent"] += 1
             if outcome is None:
                 self.lat_ms.append(ms)
+                per["lat_ms"].append(ms)
             else:
                 self.errors[outcome] += 1
+                per["errors"][outcome] += 1
+
+    def per_target(self, targets: Any, duration: float) -> list[dict[str, Any]]:
+        shares = targets.shares()
+        return [{"url": url, "weight": targets.weights[i], "share": shares[i], "sent": p["sent"],
+                 "ok": len(p["lat_ms"]), "errors": dict(sorted(p["errors"].items())),
+                 "throughput_rps": len(p["lat_ms"]) / duration, "latency_ms": percentiles(p["lat_ms"])}
+                for i, (url, p) in enumerate(zip(targets.urls, self.per))]
+
+
+def _targets(url: Any) -> Any:
+    from engines.serving.balance import Targets
+
+    targets = url if isinstance(url, Targets) else Targets([url] if isinstance(url, str) else list(url))
+    return targets, [invocations_url(u) for u in targets.urls]
 
 
 def _send(client: Any, url: str, body: bytes, headers: dict[str, str]) -> str | None:
@@ -105,14 +126,17 @@ def _send(client: Any, url: str, body: bytes, headers: dict[str, str]) -> str | 
     return None if resp.status_code == 200 else str(resp.status_code)
 
 
-def _result(mode: str, level: float, rec: _Recorder, started: float, rows: int, **extra: Any) -> LoadResult:
+def _result(mode: str, level: float, rec: _Recorder, started: float, rows: int, targets: Any = None,
+            **extra: Any) -> LoadResult:
     duration = max(time.perf_counter() - started, 1e-9)
     lat = percentiles(rec.lat_ms)
+    if targets is not None and len(targets.urls) > 1:
+        extra = {**extra, "policy": targets.policy, "targets": rec.per_target(targets, duration)}
     return LoadResult(mode, level, rec.sent, len(rec.lat_ms), dict(sorted(rec.errors.items())), round(duration, 4),
                       len(rec.lat_ms) / duration, rows, lat, extra)
 
 
-def run_concurrency(url: str, body: bytes, content_type: str, concurrency: int, *, requests: int = 1000,
+def run_concurrency(url: Any, body: bytes, content_type: str, concurrency: int, *, requests: int = 1000,
                     duration_s: float = 10.0, rows_per_request: int = 1, timeout_s: float = 30.0,
                     task: TaskContext | None = None) -> LoadResult:
     """Closed loop: ``concurrency`` clients back to back, until ``requests`` sent or ``duration_s`` passed."""
@@ -121,13 +145,13 @@ def run_concurrency(url: str, body: bytes, content_type: str, concurrency: int, 
     if concurrency < 1 or requests < 1 or duration_s <= 0:
         raise WorkbenchError("concurrency and requests must be >= 1 and the duration positive")
     task = ensure_task(task)
-    target = invocations_url(url)
+    targets, urls = _targets(url)
     headers = {"content-type": content_type}
-    rec = _Recorder()
+    rec = _Recorder(len(urls))
     claim = threading.Lock()
     stop = threading.Event()
     # one connection per virtual user, made before the clock starts (plain http needs no certificates)
-    clients = [httpx.Client(timeout=timeout_s, verify=not target.startswith("http://"))
+    clients = [httpx.Client(timeout=timeout_s, verify=not urls[0].startswith("http://"))
                for _ in range(concurrency)]
     started = time.perf_counter()
     deadline = started + duration_s
@@ -139,9 +163,10 @@ def run_concurrency(url: str, body: bytes, content_type: str, concurrency: int, 
                     if rec.sent >= requests or time.perf_counter() >= deadline or task.cancelled:
                         return
                     rec.sent += 1
+                    k = targets.pick()
                 t0 = time.perf_counter()
-                outcome = _send(client, target, body, headers)
-                rec.add((time.perf_counter() - t0) * 1000.0, outcome)
+                outcome = _send(client, urls[k], body, headers)
+                rec.add((time.perf_counter() - t0) * 1000.0, outcome, k)
 
     threads = [threading.Thread(target=worker, args=(c,), daemon=True, name=f"loadgen-{i}")
                for i, c in enumerate(clients)]
@@ -159,10 +184,10 @@ def run_concurrency(url: str, body: bytes, content_type: str, concurrency: int, 
         for t in threads:
             t.join(timeout_s + 1)
     task.check()
-    return _result("concurrency", concurrency, rec, started, rows_per_request)
+    return _result("concurrency", concurrency, rec, started, rows_per_request, targets)
 
 
-def run_rate(url: str, body: bytes, content_type: str, rate: float, *, requests: int = 1000,
+def run_rate(url: Any, body: bytes, content_type: str, rate: float, *, requests: int = 1000,
              duration_s: float = 10.0, rows_per_request: int = 1, timeout_s: float = 30.0,
              max_inflight: int = 256, task: TaskContext | None = None) -> LoadResult:
     """Open loop: start a request every ``1/rate`` s (up to ``max_inflight`` at once)."""
@@ -171,15 +196,15 @@ def run_rate(url: str, body: bytes, content_type: str, rate: float, *, requests:
     if rate <= 0 or requests < 1 or duration_s <= 0:
         raise WorkbenchError("rate must be positive, requests >= 1 and the duration positive")
     task = ensure_task(task)
-    target = invocations_url(url)
+    targets, urls = _targets(url)
     headers = {"content-type": content_type}
-    rec = _Recorder()
+    rec = _Recorder(len(urls))
     limits = httpx.Limits(max_connections=max_inflight, max_keepalive_connections=max_inflight)
-    client = httpx.Client(timeout=timeout_s, limits=limits, verify=not target.startswith("http://"))
+    client = httpx.Client(timeout=timeout_s, limits=limits, verify=not urls[0].startswith("http://"))
 
-    def fire(due: float) -> None:
-        outcome = _send(client, target, body, headers)
-        rec.add((time.perf_counter() - due) * 1000.0, outcome)
+    def fire(due: float, k: int) -> None:
+        outcome = _send(client, urls[k], body, headers)
+        rec.add((time.perf_counter() - due) * 1000.0, outcome, k)
 
     started = time.perf_counter()
     end = started + duration_s
@@ -195,21 +220,26 @@ def run_rate(url: str, body: bytes, content_type: str, rate: float, *, requests:
             elif wait < -0.001:
                 late += 1
             rec.sent += 1
-            pool.submit(fire, due)
+            pool.submit(fire, due, targets.pick())
             if i % 50 == 0:
                 task.report(i / requests, f"rate {rate:g}/s: {i} requests")
     client.close()
     task.check()
-    return _result("rate", rate, rec, started, rows_per_request, started_late=late)
+    return _result("rate", rate, rec, started, rows_per_request, targets, started_late=late)
 
 
-def concurrency_sweep(url: str, body: bytes, content_type: str, levels: Sequence[int], *,
+def concurrency_sweep(url: Any, body: bytes, content_type: str, levels: Sequence[int], *,
                       requests_per_level: int = 500, duration_s_per_level: float = 10.0,
                       rows_per_request: int = 1, timeout_s: float = 30.0,
                       task: TaskContext | None = None) -> list[LoadResult]:
+    from engines.serving.balance import Targets
+
     task = ensure_task(task)
+    targets = url if isinstance(url, Targets) else None
     out = []
     for i, level in enumerate(levels):
+        if targets is not None:  # each level starts its own rotation
+            url = Targets(targets.urls, targets.weights, targets.policy)
         sub = task.sub(i / len(levels), (i + 1) / len(levels))
         out.append(run_concurrency(url, body, content_type, int(level), requests=requests_per_level,
                                    duration_s=duration_s_per_level, rows_per_request=rows_per_request,

@@ -92,6 +92,8 @@ async def test_plan_preview_local_check_and_confirm_cancel(tiny):
         assert "USD/month serverless 3072 MB" in plan
         await run_action(pilot, screen, "local", lambda: "Local check" in result(screen))
         assert "GET /ping 200, POST /invocations 200" in result(screen) and "'y': [1, 10]" in result(screen)
+        cold = screen.query_one("#dp-cold")
+        assert cold.display and "cold start (local, median of 3)" in str(cold.render())
         await pilot.click("#dp-deploy-btn")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)

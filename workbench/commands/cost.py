@@ -50,6 +50,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--finetune-instance", default="g5.xlarge", help="instance of the fine-tuning job")
     p.add_argument("--interruption-rate", type=finite, help="spot interruptions per hour (default: from the band)")
     p.add_argument("--checkpoint-every", type=finite, default=1.0, help="checkpoint interval in hours (default 1)")
+    p.add_argument("--savings", action="store_true",
+                   help="combined savings: baseline -> this variant -> right-sized -> serverless or spot")
+    p.add_argument("--baseline", metavar="VARIANT_OR_MODEL",
+                   help="with --savings: what to compare against (default: the workspace's baseline variant)")
     p.add_argument("--no-measure", action="store_true", help="fail instead of benchmarking when no figures exist")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     add_provider_args(p)
@@ -102,7 +106,49 @@ def extra_sections(args: argparse.Namespace, report: dict[str, Any], target: Any
     out["rightsize"] = rightsize_target(target, args.memory, catalog=catalog,
                                         billed_ms=s["billed_ms"] if s else None,
                                         rss_peak=report["measured"].get("rss_peak")).to_dict()
+    cold = (target.metrics or {}).get("cold_start")
+    if cold and cold.get("first_ms_median") is not None:
+        from engines.deploy.coldstart import provisioned_advice
+
+        cold = dict(cold)
+        if s:
+            p = report["profile"]
+            cold["advice"] = provisioned_advice(cold, catalog, memory_mb=args.memory, peak_rps=p["peak_rps"],
+                                                latency_ms=s["latency_ms"],
+                                                active_seconds=p["hours_per_day"] * 3600.0 * p["days"],
+                                                max_concurrency=args.max_concurrency)
+        out["cold_start"] = cold
+    else:
+        out["cold_start"] = None
+    if getattr(args, "savings", False):
+        out["savings"] = savings_section(args, report, target, catalog, out["rightsize"])
     return out
+
+
+def savings_section(args: argparse.Namespace, report: dict[str, Any], target: Any, catalog: Any,
+                    rightsize: dict[str, Any]) -> dict[str, Any]:
+    from engines.cost.model import parse_assumptions
+    from engines.cost.report import CostOptions, project_costs
+    from engines.cost.savings import combined_savings
+    from engines.errors import WorkbenchError
+    from engines.measure.figures import resolve_target
+
+    if args.baseline:
+        base = resolve_target(args.baseline, workspace=args.workspace, model=args.model)
+    else:
+        ws = getattr(target, "workspace", None)
+        v = ws.baseline() if ws is not None else None
+        if v is None:
+            raise WorkbenchError("--savings needs a baseline: give --baseline VARIANT_OR_MODEL (a plain model file "
+                                 "has no workspace baseline)")
+        base = resolve_target(v.id, workspace=ws.root)
+    p = report["profile"]
+    opts = CostOptions(avg_rps=p["avg_rps"], peak_rps=p["peak_rps"], hours_per_day=p["hours_per_day"],
+                       days=p["days"], memory_mb=args.memory, max_concurrency=args.max_concurrency,
+                       provisioned=args.provisioned, content_type=args.content_type, host_instance=args.host_instance,
+                       assumptions=parse_assumptions([]), compare_instance=None)
+    base_report = project_costs(base, opts, catalog=catalog, allow_measure=not args.no_measure)
+    return combined_savings(base_report, report, catalog=catalog, rightsize=rightsize).to_dict()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -184,6 +230,18 @@ def provider_lines(r: dict[str, Any]) -> list[str]:
     from engines.cost.report import usd
 
     lines: list[str] = []
+    cs = r.get("cold_start")
+    if cs:
+        lines.append(f"Cold start (local, {cs.get('measured_at', '?')}): /ping 200 after "
+                     f"{cs['ping_ms_median']:.0f} ms, first inference after {cs['first_ms_median']:.0f} ms")
+        if cs.get("advice"):
+            lines.append(f"  provisioned concurrency: {cs['advice']['text']}")
+    elif "cold_start" in r:
+        lines.append("Cold start: not measured (workbench deploy VARIANT --local measures it)")
+    if r.get("savings"):
+        from engines.cost.savings import savings_lines
+
+        lines += ["", *savings_lines(r["savings"])]
     rs = r.get("rightsize")
     if rs and rs.get("warning"):
         saving = f"; saves {usd(rs['saving_per_1m'])} per 1M" if rs.get("saving_per_1m") else ""

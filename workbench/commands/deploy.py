@@ -37,8 +37,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-capacity", type=int, default=4, help="autoscaling maximum instances")
     p.add_argument("--target-invocations", type=float, default=100.0,
                    help="autoscaling target: invocations per instance per minute")
-    p.add_argument("--role", default="", help="SageMaker execution role ARN")
-    p.add_argument("--bucket", default="", help="S3 bucket for model.tar.gz")
+    p.add_argument("--role", default="", help="SageMaker execution role ARN (default: $WORKBENCH_SAGEMAKER_ROLE, "
+                   "$SAGEMAKER_ROLE_ARN or the SageMaker SDK config's SageMaker.Model.ExecutionRoleArn)")
+    p.add_argument("--bucket", default="", help="S3 bucket for model.tar.gz (default: the SageMaker SDK's "
+                   "sagemaker-{region}-{account}, created when missing)")
     p.add_argument("--prefix", default="workbench", help="S3 key prefix (default workbench)")
     p.add_argument("--name", help="endpoint name (default wb-<variant>-<timestamp>); a name in use is refused")
     p.add_argument("--replace", action="store_true",
@@ -53,6 +55,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan and estimate; create nothing")
     p.add_argument("--local", action="store_true", help="serve the package on 127.0.0.1 and invoke it once")
     p.add_argument("--port", type=int, default=0, help="port for --local (default: a free one)")
+    p.add_argument("--cold-start", type=int, default=None, metavar="RUNS",
+                   help="measure the package's cold start locally RUNS times (fresh process -> /ping 200 -> first "
+                        "inference); default 3 with --local, 0 (off) otherwise"),
     p.add_argument("--teardown", metavar="NAME", help="remove endpoint NAME, its config, model, autoscaling, S3 object")
     p.add_argument("--keep-s3", action="store_true", help="with --teardown: keep the S3 object")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -107,23 +112,40 @@ def run(args: argparse.Namespace) -> int:
                       poll_interval_s=args.poll_interval, replace=args.replace)
     task = _printer(args.json)
     clients = None
-    if not (args.local or args.dry_run):  # no credentials: say so before measuring and packaging
-        from engines.deploy.aws import make_clients
+    defaults: list[str] = []
+    if not args.local:
+        from engines.deploy.aws import make_clients, make_session
+        from engines.deploy.defaults import apply_defaults
 
-        clients = make_clients(spec.region, spec.endpoint_url)
-    prepared = prepare(target, spec, profile=TrafficProfile(args.rps, args.rps, args.hours), local=args.local,
-                       task=task)
+        session = None  # the dry run calls nothing: without --bucket the account shows as a placeholder
+        if not args.dry_run:  # no credentials: say so before measuring and packaging
+            session = make_session(spec.region)
+            clients = make_clients(spec.region, spec.endpoint_url, session=session)
+        defaults = apply_defaults(spec, session)
+        if spec.placeholders and not args.dry_run:
+            raise WorkbenchError("an execution role is required: --role arn:aws:iam::<account>:role/<name>, or set "
+                                 "WORKBENCH_SAGEMAKER_ROLE (or the SageMaker SDK config's ExecutionRoleArn)")
+    profile = TrafficProfile(args.rps, args.rps, args.hours)
+    prepared = prepare(target, spec, profile=profile, local=args.local, task=task)
+    runs = args.cold_start if args.cold_start is not None else (3 if args.local else 0)
+    cold = None
+    if runs:
+        from engines.deploy.coldstart import attach_cold_start
+
+        cold = attach_cold_start(prepared, target, runs=runs, profile=profile, task=task)
     if args.local:
         from engines.deploy.local import local_check
 
         res = local_check(prepared.package.path, prepared.request_body, spec.content_type, port=args.port, task=task)
-        return _emit(args, {"package": prepared.package.to_dict(), "local": res.to_dict()},
+        return _emit(args, {"package": prepared.package.to_dict(), "local": res.to_dict(), "cold_start": cold},
                      [f"package {prepared.package.path} ({prepared.package.size_bytes:,} bytes): "
                       f"{', '.join(res.members)}",
                       f"served on {res.url}: GET /ping -> {res.ping_status}; POST /invocations -> "
                       f"{res.invoke_status} in {res.latency_ms:.1f} ms (model load {res.model_load_ms:.1f} ms)",
-                      f"outputs: {res.output_shapes}"])
-    lines = ["Plan:", *prepared.plan.lines(), *[f"warning: {w}" for w in prepared.plan.warnings]]
+                      f"outputs: {res.output_shapes}",
+                      *([cold["line"]] if cold else []),
+                      *([f"provisioned concurrency: {cold['advice']['text']}"] if cold and cold.get("advice") else [])])
+    lines = ["Plan:", *defaults, *prepared.plan.lines(), *[f"warning: {w}" for w in prepared.plan.warnings]]
     if args.dry_run:
         return _emit(args, {"dry_run": True, **prepared.to_dict()}, lines)
     if not args.json:

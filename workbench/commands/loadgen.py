@@ -12,7 +12,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("loadgen", help="load a /invocations server: concurrency sweep or fixed rate",
                        description="Send requests to an inference server and report throughput, p50/p95/p99 "
                                    "latency and errors. Bounded by --requests and --duration per level.")
-    p.add_argument("url", help="server URL, e.g. http://127.0.0.1:8080")
+    p.add_argument("url", nargs="+", help="server URL(s), e.g. http://127.0.0.1:8080; several spread the load "
+                   "(URL=WEIGHT for weighted, e.g. http://a:8080=0.9 http://b:8080=0.1)")
+    p.add_argument("--balance", choices=["round-robin", "weighted"], default=None,
+                   help="how to spread over several URLs (default: weighted when weights are given)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--concurrency", default=None, help="closed loop at these levels, e.g. 1,8,32 (default 1,8,32)")
     mode.add_argument("--rate", type=float, help="open loop: start this many requests per second")
@@ -49,26 +52,30 @@ def _body(args: argparse.Namespace) -> tuple[bytes, str, int]:
         return path.read_bytes(), ctype, 1
     if args.batch < 1:
         raise WorkbenchError("--batch must be >= 1")
-    body, ctype = example_payload(args.url, batch=args.batch)
+    body, ctype = example_payload(args.targets.urls[0], batch=args.batch)
     return body, ctype, args.batch
 
 
 def run(args: argparse.Namespace) -> int:
     from engines.errors import WorkbenchError
+    from engines.serving.balance import Targets
     from engines.serving.loadgen import concurrency_sweep, run_rate
 
+    args.targets = Targets.parse(args.url, args.balance)
+    target = args.targets if len(args.targets.urls) > 1 else args.targets.urls[0]
     if args.requests < 1 or args.duration <= 0:
         raise WorkbenchError("--requests must be >= 1 and --duration positive")
     body, ctype, rows = _body(args)
     if args.rate is not None:
-        results = [run_rate(args.url, body, ctype, args.rate, requests=args.requests, duration_s=args.duration,
+        results = [run_rate(target, body, ctype, args.rate, requests=args.requests, duration_s=args.duration,
                             rows_per_request=rows, timeout_s=args.timeout)]
     else:
-        results = concurrency_sweep(args.url, body, ctype, _levels(args.concurrency or "1,8,32"),
+        results = concurrency_sweep(target, body, ctype, _levels(args.concurrency or "1,8,32"),
                                     requests_per_level=args.requests, duration_s_per_level=args.duration,
                                     rows_per_request=rows, timeout_s=args.timeout)
     if args.json:
-        json.dump({"url": args.url, "results": [r.to_dict() for r in results]}, sys.stdout, indent=1)
+        json.dump({"url": args.targets.urls[0], "urls": args.targets.urls, "policy": args.targets.policy,
+                   "results": [r.to_dict() for r in results]}, sys.stdout, indent=1)
         print()
         return 0
     print(f"{'mode':>11} {'level':>7} {'sent':>6} {'ok':>6} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} "
@@ -78,4 +85,9 @@ def run(args: argparse.Namespace) -> int:
         errs = ", ".join(f"{k}: {v}" for k, v in r.errors.items()) or "none"
         print(f"{r.mode:>11} {r.level:>7g} {r.sent:>6} {r.ok:>6} {r.throughput_rps:>9.1f} {lat['p50']:>8.2f} "
               f"{lat['p95']:>8.2f} {lat['p99']:>8.2f}  {errs}")
+        for t in r.extra.get("targets", []):
+            tl = t["latency_ms"]
+            terr = ", ".join(f"{k}: {v}" for k, v in t["errors"].items()) or "none"
+            print(f"{'':>11} {t['share']:>7.0%} {t['sent']:>6} {t['ok']:>6} {t['throughput_rps']:>9.1f} "
+                  f"{tl['p50']:>8.2f} {tl['p95']:>8.2f} {tl['p99']:>8.2f}  {terr}  <- {t['url']}")
     return 0

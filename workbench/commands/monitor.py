@@ -62,6 +62,12 @@ def report_lines(r: Any) -> list[str]:
                               else f"{s['cpu_utilization_mean']:.1f}% mean")
                   + ", memory " + ("not published" if s["memory_utilization_mean"] is None
                                    else f"{s['memory_utilization_mean']:.1f}% mean")]
+    for vname, v in (r.variants or {}).items():
+        vs = v["summary"]
+        seen = "—" if v.get("traffic_share") is None else f"{v['traffic_share']:.0%}"
+        lines.append(f"  variant {vname}: weight {v['weight']:g} ({v['share']:.0%} of traffic asked, {seen} seen); "
+                     f"{vs['invocations']:g} invocations, model latency {_ms(vs['model_latency_ms_mean'])} mean, "
+                     f"errors {vs['errors_4xx'] + vs['errors_5xx']:g}; cost {usd(v['cost']['usd'])}")
     lines.append(f"Cost so far: {usd(r.cost.usd)} ({r.cost.label}) = {r.cost.basis}")
     lines += [f"  {n}" for n in r.cost.notes]
     if r.estimate:

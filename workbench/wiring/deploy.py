@@ -40,7 +40,12 @@ def plan_deploy(target: Any, fields: dict[str, str], *, local: bool = False,
 
     if target is None:
         raise WorkbenchError("no ONNX variant to deploy: open an ONNX model or build the baseline on the Cost screen")
-    return prepare(target, spec_from_form(fields), local=local, task=task)
+    spec = spec_from_form(fields)
+    if not local:  # SageMaker SDK defaults: role from the environment/SDK config, sagemaker-{region}-{account}
+        from engines.deploy.defaults import apply_defaults
+
+        apply_defaults(spec, None)
+    return prepare(target, spec, local=local, task=task)
 
 
 def preview_lines(prepared: Any) -> list[str]:
@@ -82,9 +87,13 @@ def local_flow(target: Any, fields: dict[str, str], *, task: TaskContext | None 
     """Package (AWS-only checks skipped), then serve and invoke it locally, as one task."""
     from engines.tasks import ensure_task
 
+    from engines.deploy.coldstart import attach_cold_start
+
     task = ensure_task(task)
-    prepared = plan_deploy(target, fields, local=True, task=task.sub(0.0, 0.6))
-    return run_local(prepared, task=task.sub(0.6, 1.0))
+    prepared = plan_deploy(target, fields, local=True, task=task.sub(0.0, 0.5))
+    result = run_local(prepared, task=task.sub(0.5, 0.7))
+    result.cold_start = attach_cold_start(prepared, target, runs=3, task=task.sub(0.7, 1.0))
+    return result
 
 
 def run_deploy(prepared: Any, *, task: TaskContext | None = None) -> Any:
