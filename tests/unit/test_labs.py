@@ -183,7 +183,7 @@ def test_practice_cloud_starts_answers_and_refuses_a_taken_port():
         assert cloud.url.startswith("http://127.0.0.1:") and practice.current() is cloud
         assert practice.start() is cloud                              # one per process
         c = cloud.clients()
-        assert [b["Name"] for b in c.s3.list_buckets()["Buckets"]] == [practice.BUCKET]
+        assert practice.BUCKET in [b["Name"] for b in c.s3.list_buckets()["Buckets"]]   # moto state is per process
         assert c.endpoint_url == cloud.url and "practice" in cloud.label
         with pytest.raises(WorkbenchError, match="already runs on port"):
             practice.start(cloud.port + 1 if cloud.port < 65535 else 1)

@@ -83,6 +83,26 @@ def test_curve_cli_json_and_refusal(tmp_path, capsys):
     assert [p["amount"] for p in out["points"]] == [0.0, 0.4] and out["chosen"] == 0.4
     assert main(["curve", str(pt), "--amounts", "0,0.97", "--data", str(data)]) == 2
     assert "at most 95%" in capsys.readouterr().err
+    # text mode: the table and the chart (quality bars, speedup bars) from the same stored points
+    assert main(["curve", str(pt), "--amounts", "0,40", "--recover-epochs", "0", "--data", str(data),
+                 "--workspace", str(tmp_path / "ws")]) == 0
+    text = capsys.readouterr().out
+    assert "quality # (0-100 %)" in text and "speedup = (0-" in text
+    assert any(line.strip().startswith("40%") and "#" in line for line in text.splitlines())
+
+
+def test_curve_chart_scales_bars():
+    from types import SimpleNamespace
+
+    from workbench.commands.curve import curve_chart
+
+    pts = [SimpleNamespace(ok=True, amount=0.0, quality=1.0, speedup=1.0),
+           SimpleNamespace(ok=True, amount=0.5, quality=0.5, speedup=2.0),
+           SimpleNamespace(ok=False, amount=0.9, quality=None, speedup=None)]
+    lines = curve_chart(pts, width=10)
+    assert lines[1].count("#") == 10 and lines[2].count("=") == 5        # 100 %, 1.0x of a 2.0x top
+    assert lines[3].count("#") == 5 and lines[4].count("=") == 10 and len(lines) == 5   # failed point left out
+    assert curve_chart([]) == []
 
 
 def test_tuner_asks_the_curve_for_the_amount(tmp_path, monkeypatch):

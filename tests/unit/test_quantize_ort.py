@@ -159,5 +159,5 @@ def test_reader_batches_pad_fixed_batch(tmp_path):
 
 
 def test_every_mode_says_what_it_speeds_up():
-    assert set(SPEEDS_UP) == {"fp16", "int8-dynamic", "int8-static", "int4"}
+    assert set(SPEEDS_UP) == {"fp16", "int8-dynamic", "int8-static", "int4", "int8-qat"}
     assert all(len(text) > 30 for text in SPEEDS_UP.values())

@@ -65,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
         lat = "-" if p.p50_ms is None else f"{p.p50_ms:.3f}"
         macs = "-" if p.macs is None else f"{p.macs / 1e6:.1f}"
         print(f"{p.amount:6.0%} {q:>8} {d:>7} {sp:>8} {iv:>13} {lat:>8} {macs:>8}")
+    print()
+    for line in curve_chart(curve.points):
+        print(line)
     print(f"timing: {curve.timing}")
     if args.max_drop is not None:
         print(f"largest amount within {args.max_drop:g} pts: "
@@ -72,3 +75,20 @@ def run(args: argparse.Namespace) -> int:
     for n in curve.notes:
         print(f"note: {n}")
     return 0
+
+
+def curve_chart(points: list, width: int = 40) -> list[str]:
+    """The curve as two bars per amount: quality (#, full width = 100 %) and paired speedup (=, full width =
+    the largest speedup measured), so where accuracy falls off and what speed it buys read at a glance."""
+    ok = [p for p in points if p.ok]
+    if not ok:
+        return []
+    top = max((p.speedup or 0.0) for p in ok) or 1.0
+    lines = [f"{'':>6}  quality # (0-100 %)   speedup = (0-{top:.2f}x)"]
+    for p in ok:
+        q = max(0.0, min(1.0, p.quality or 0.0))
+        sp = max(0.0, (p.speedup or 0.0) / top)
+        lines.append(f"{p.amount:6.0%}  {'#' * round(q * width):<{width}} {'' if p.quality is None else f'{q:.0%}'}")
+        lines.append(f"{'':6}  {'=' * round(sp * width):<{width}} "
+                     f"{'' if p.speedup is None else f'{p.speedup:.2f}x'}")
+    return lines
