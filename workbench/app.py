@@ -20,7 +20,7 @@ from workbench.config import Config
 from workbench.events import ModelLoaded, ModelLoadFailed, TaskDone
 from workbench.formatting import format_name
 from workbench.loading import default_model_path, load_model
-from workbench.nav import area_stylesheets, available_areas
+from workbench.nav import AREAS, area_stylesheets, available_areas
 from workbench.palette import WorkbenchCommands
 from workbench.session import Session
 from workbench.tasks import run_task
@@ -62,6 +62,14 @@ class WorkbenchApp(App):
             self.add_mode(area.id, self._screen_factory(area.id, area.load))
         self._set_subtitle()
 
+    def update_styles(self, node: Any, animate: bool = True) -> None:
+        # Textual restyles a node against the whole stylesheet on every class change, even before the node
+        # is mounted (Input, Select and Button set classes in __init__): ~1 ms each, much of a first visit.
+        # A node not registered yet gets the stylesheet applied, with its classes, when it is registered.
+        if not isinstance(node, App) and node not in self._registry:
+            return
+        super().update_styles(node, animate)
+
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         # deterministic mode (tests, snapshots, recordings): no blinking cursors anywhere
         if self.config.deterministic and hasattr(event.widget, "cursor_blink"):
@@ -89,6 +97,9 @@ class WorkbenchApp(App):
         def make() -> Screen:
             screen = load()()
             self._areas[area_id] = screen
+            # every stylesheet is read at start and a new screen's widgets are styled as they mount: without
+            # this Textual restyles the whole app twice (refresh_css) on each first visit, ~0.3 s at 120x40
+            screen._css_update_count = self._css_update_count
             return screen
         return make
 
@@ -103,7 +114,7 @@ class WorkbenchApp(App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "area_key" and parameters:
-            return any(a.key == parameters[0] and a.id in self._areas for a in available_areas())
+            return any(a.key == parameters[0] and a.id in self._areas for a in AREAS)   # _areas: the available
         if action in ("open_model", "help") and isinstance(self.screen, ModalScreen):
             return False  # no dialog on top of a dialog
         return True
@@ -166,6 +177,23 @@ class WorkbenchApp(App):
             self.show_error(f"{loaded.data_error} (the data file is not used)", title="Data file does not fit")
         self._set_subtitle()
         self.broadcast(lambda: ModelLoaded(loaded.info))
+        # the model, torch and onnxruntime add ~300k long-lived objects; each full collection walked them
+        # all (~0.25 s, a pause on the next first visit): frozen, the collector skips them
+        import gc
+
+        gc.freeze()
+        self.set_timer(0.2, self._preimport_areas)
+
+    def _preimport_areas(self) -> None:
+        """Import each area's module (and plotext) while the user reads the first screen, one per tick:
+        importing on the first visit cost up to 0.1 s of it. A key press waits at most one import."""
+        import importlib
+        import sys
+
+        pending = [a.module for a in available_areas() if a.module not in sys.modules]
+        if pending:
+            importlib.import_module(pending[0])
+            self.set_timer(0.05, self._preimport_areas)
 
     def show_error(self, text: str, title: str = "Error") -> None:
         from screens.error_dialog import ErrorDialog
