@@ -23,7 +23,8 @@ from textual_plotext import PlotextPlot
 from screens.base import WorkbenchScreen
 from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
-from workbench.events import TaskDone
+from screens.widgets.variant_picker import VariantPicker
+from workbench.events import TaskDone, VariantSelected, VariantsChanged
 from workbench.formatting import REPO_ROOT, display_path
 from workbench.wiring import batching as wiring
 from workbench.wiring.results import BatchingCompared, ServerStarted, ServerStopped, SweepDone, TritonExported
@@ -69,9 +70,11 @@ class BatchingScreen(WorkbenchScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        s = self.session
-        target = wiring.runnable_target(s.model_path, s.workspace, s.selected_variant_id)
+        from workbench.wiring.variants import RUNNABLE, area_target
+
+        target = area_target(self.session, RUNNABLE)
         with VerticalScroll(id="batching"):
+            yield VariantPicker(RUNNABLE, label="Serving")
             with Horizontal(classes="bt-row"):
                 yield Label("Model", classes="bt-label")
                 yield Input(display_path(target.path) if target else "", placeholder="an .onnx or .tflite file",
@@ -101,6 +104,25 @@ class BatchingScreen(WorkbenchScreen):
 
     def on_mount(self) -> None:
         self._redraw()
+
+    def on_variant_selected(self, message: VariantSelected) -> None:
+        """The current variant changed (here or in another area): serve and sweep that one."""
+        self._follow_variant()
+
+    def on_variants_changed(self, message: VariantsChanged) -> None:
+        self._follow_variant()
+
+    def _follow_variant(self) -> None:
+        from workbench.wiring.variants import RUNNABLE, area_target
+
+        if not self.query(VariantPicker):
+            return
+        self.query_one(VariantPicker).sync()
+        target = area_target(self.session, RUNNABLE)
+        if target is not None:
+            self.query_one("#bt-model", Input).value = display_path(target.path)
+        if self.session.model_state.sweep is None and self.session.model_state.batching_comparison is None:
+            self.query_one("#bt-text", Static).update(self._placeholder(target))
 
     # -- inputs --------------------------------------------------------------
     def _placeholder(self, target: Any) -> str:

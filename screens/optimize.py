@@ -221,8 +221,9 @@ class OptimizeScreen(WorkbenchScreen):
         row = table.row_for(vid)
         if row is None:
             return
-        self.session.selected_variant_id = vid
-        self.post_message(VariantSelected(vid))
+        if self.session.selected_variant_id != vid:
+            self.session.selected_variant_id = vid
+            self.app.broadcast(lambda: VariantSelected(vid))  # type: ignore[attr-defined]   # every area follows
         notes = list(row.get("notes") or [])
         if row["status"] != "ok":
             notes.insert(0, f"{row['name']} failed: {row['error']}")
