@@ -44,7 +44,7 @@ class VariantPicker(Vertical):
         v, why = wiring.current(self.session, self.formats)
         with Horizontal():
             yield Label(self.label, classes="vp-label")
-            yield Select(options, value=v.id if v is not None else Select.BLANK, allow_blank=v is None,
+            yield Select(options, value=v.id if v is not None else Select.NULL, allow_blank=True,
                          prompt="no variant yet", compact=True, id="vp-select")
             yield Static("" if why == "chosen" else why, id="vp-why", markup=False)
         yield Static(self._info(), id="vp-info", markup=False)
@@ -56,7 +56,7 @@ class VariantPicker(Vertical):
     @property
     def variant_id(self) -> str | None:
         value = self.query_one("#vp-select", Select).value
-        return None if value is Select.BLANK else str(value)
+        return None if value is Select.NULL else str(value)
 
     def sync(self) -> None:
         """Follow the session (another area chose a variant, or the variants changed)."""
@@ -65,14 +65,13 @@ class VariantPicker(Vertical):
         v, why = wiring.current(self.session, self.formats)
         with self.prevent(Select.Changed):
             select.set_options(options)
-            if v is not None:
-                select.value = v.id
+            select.value = v.id if v is not None else Select.NULL
         self.query_one("#vp-why", Static).update("" if why == "chosen" else why)
         self.query_one("#vp-info", Static).update(self._info())
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        if event.value is Select.BLANK:
+        if event.value is Select.NULL:
             return
         vid = str(event.value)
         current, _ = wiring.current(self.session, self.formats)
