@@ -20,7 +20,7 @@ from workbench.config import Config
 from workbench.events import ModelLoaded, ModelLoadFailed, TaskDone
 from workbench.formatting import format_name
 from workbench.loading import default_model_path, load_model
-from workbench.nav import AREAS, area_stylesheets, available_areas
+from workbench.nav import area_stylesheets, available_areas
 from workbench.palette import WorkbenchCommands
 from workbench.session import Session
 from workbench.tasks import run_task
@@ -57,8 +57,10 @@ class WorkbenchApp(App):
         if self.config.theme in self.available_themes:
             self.theme = self.config.theme
         self._areas: dict[str, Screen | None] = {}   # area id -> its screen, once created
+        self._area_keys: dict[str, str] = {}
         for area in available_areas():
             self._areas[area.id] = None
+            self._area_keys[area.key] = area.id
             self.add_mode(area.id, self._screen_factory(area.id, area.load))
         self._set_subtitle()
 
@@ -114,7 +116,7 @@ class WorkbenchApp(App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "area_key" and parameters:
-            return any(a.key == parameters[0] and a.id in self._areas for a in AREAS)   # _areas: the available
+            return parameters[0] in self._area_keys   # not available_areas(): it looks for each module on disk
         if action in ("open_model", "help") and isinstance(self.screen, ModalScreen):
             return False  # no dialog on top of a dialog
         return True
