@@ -51,7 +51,14 @@ class VariantPicker(Vertical):
 
     def _info(self) -> Text | str:
         summary, why = wiring.current_summary(self.session, self.formats)
-        return summary.line() if summary is not None else why
+        if summary is not None:
+            return summary.line()
+        target = wiring.area_target(self.session, self.formats)
+        if target is not None:   # no baseline variant yet: the open model file itself is used
+            from workbench.formatting import display_path
+
+            return f"using the open model file {display_path(target.path)} ({target.format})"
+        return why
 
     @property
     def variant_id(self) -> str | None:

@@ -124,10 +124,11 @@ def summarize(session: "Session", v: Any, why: str = "chosen") -> VariantSummary
     if isinstance(when, (int, float)):
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(when))
     on = measured.get("cpu") or (m.get("device") if m.get("latency_ms") else None)
-    try:
-        path = display_path(ws.model_path(v)) if ws is not None else v.file
+    try:   # inside its workspace: <workspace>/variants/<id>/<file> (the workspace's place is on Overview)
+        full = ws.model_path(v)
+        path = f"{ws.root.name}/{full.relative_to(ws.root)}"
     except Exception:
-        path = v.file
+        path = display_path(v.file)
     return VariantSummary(v.id, v.name, v.kind, v.format, path, recipe_words(v.recipe or {}, v.kind),
                           _macs(session, v), m.get("size_bytes"), on, when, why)
 
