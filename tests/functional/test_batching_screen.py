@@ -67,6 +67,20 @@ async def test_start_serve_and_stop_the_server(digits, samples_dir):
         x = np.load(samples_dir / "digits_test.npz")["x"][:4]
         r = httpx.post(srv.url + "/invocations", json={"instances": x.tolist()}, timeout=10)
         assert r.status_code == 200 and np.asarray(r.json()["predictions"]).shape == (4, 10)
+        for _ in range(30):                                     # live counters follow the traffic
+            await pilot.pause(0.1)
+            if "requests 1 " in plain(screen.query_one("#bt-server", Static)):
+                break
+        status = plain(screen.query_one("#bt-server", Static))
+        assert "Live: requests 1 · mean batch" in status and "queue depth 0" in status
+        from workbench.wiring.batching import curl_example
+
+        example = curl_example(srv)                             # the example request shown, run as shown
+        assert "Try: " in status and "".join(example.split()) in "".join(status.split("Try: ", 1)[1].split())
+        import subprocess
+
+        out = subprocess.run(example, shell=True, capture_output=True, text=True, timeout=30)
+        assert '"predictions"' in out.stdout, out.stderr
         await pilot.press("s")                                  # toggles: stop
         await wait_task(app, pilot, screen)
         assert not srv.running and app.session.server is None
