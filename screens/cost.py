@@ -199,10 +199,11 @@ class CostScreen(WorkbenchScreen):
         plt.xlabel("req/s")
         plt.ylabel("USD/month")
         if be:
-            plt.plot(be["rps"], be["serverless"], label="serverless", color="cyan")
-            plt.plot(be["rps"], be["instance"], label=f"{be['instance_name']} on-demand", color="red")
+            # each series its own glyph as well as colour: told apart without colour too
+            plt.plot(be["rps"], be["serverless"], label="serverless", color="cyan", marker="•")
+            plt.plot(be["rps"], be["instance"], label=f"{be['instance_name']} on-demand", color="red", marker="x")
             if be.get("spot"):
-                plt.plot(be["rps"], be["spot"], label="spot (derived)", color="green")
+                plt.plot(be["rps"], be["spot"], label="spot (derived)", color="green", marker="+")
         plot.refresh()
 
     def _notes_text(self, r: dict[str, Any]) -> Text:
