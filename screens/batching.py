@@ -23,7 +23,8 @@ from textual_plotext import PlotextPlot
 from screens.base import WorkbenchScreen
 from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
-from workbench.events import TaskDone
+from screens.widgets.variant_picker import VariantPicker
+from workbench.events import TaskDone, VariantSelected, VariantsChanged
 from workbench.formatting import REPO_ROOT, display_path
 from workbench.wiring import batching as wiring
 from workbench.wiring.results import BatchingCompared, ServerStarted, ServerStopped, SweepDone, TritonExported
@@ -69,9 +70,11 @@ class BatchingScreen(WorkbenchScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        s = self.session
-        target = wiring.runnable_target(s.model_path, s.workspace, s.selected_variant_id)
+        from workbench.wiring.variants import RUNNABLE, area_target
+
+        target = area_target(self.session, RUNNABLE)
         with VerticalScroll(id="batching"):
+            yield VariantPicker(RUNNABLE, label="Serving")
             with Horizontal(classes="bt-row"):
                 yield Label("Model", classes="bt-label")
                 yield Input(display_path(target.path) if target else "", placeholder="an .onnx or .tflite file",
@@ -101,6 +104,30 @@ class BatchingScreen(WorkbenchScreen):
 
     def on_mount(self) -> None:
         self._redraw()
+        self.set_interval(1.0, self._tick_server)   # live counters while the server runs
+
+    def _tick_server(self) -> None:
+        if self.server is not None and self.app.screen is self and self.query("#bt-server"):
+            self.query_one("#bt-server", Static).update(self._server_text())
+
+    def on_variant_selected(self, message: VariantSelected) -> None:
+        """The current variant changed (here or in another area): serve and sweep that one."""
+        self._follow_variant()
+
+    def on_variants_changed(self, message: VariantsChanged) -> None:
+        self._follow_variant()
+
+    def _follow_variant(self) -> None:
+        from workbench.wiring.variants import RUNNABLE, area_target
+
+        if not self.query(VariantPicker):
+            return
+        self.query_one(VariantPicker).sync()
+        target = area_target(self.session, RUNNABLE)
+        if target is not None:
+            self.query_one("#bt-model", Input).value = display_path(target.path)
+        if self.session.model_state.sweep is None and self.session.model_state.batching_comparison is None:
+            self.query_one("#bt-text", Static).update(self._placeholder(target))
 
     # -- inputs --------------------------------------------------------------
     def _placeholder(self, target: Any) -> str:
@@ -262,7 +289,14 @@ class BatchingScreen(WorkbenchScreen):
         stats = wiring.server_stats(srv)
         mode = f"max batch {stats['max_batch']}, delay {stats['max_delay_ms']:g} ms" if stats["max_batch"] > 1 \
             else "batching off"
-        return f"Serving at {srv.url} ({mode}) · GET /ping · POST /invocations"
+        counters = (f"requests {stats['requests']:,} · mean batch {stats['mean_batch']:.1f} · queue depth "
+                    f"{stats['queue_depth']} · rejected {stats['rejected_full']} · failures {stats['failures']}")
+        try:
+            example = wiring.curl_example(srv)
+        except Exception:  # noqa: BLE001 - an example is a convenience, never a reason to fail the view
+            example = f"curl -s {srv.url}/metadata"
+        return (f"Serving at {srv.url} ({mode}) · GET /ping · POST /invocations\nLive: {counters} (p99: run On vs "
+                f"off, c)\nTry: {example}")
 
     def show_comparison(self, result: dict[str, Any]) -> None:
         """Draw a comparison (also used by tests with fixed figures)."""
@@ -296,6 +330,9 @@ class BatchingScreen(WorkbenchScreen):
             if on and off and off[-1]["throughput_rps"] > 0:
                 ratio = on[-1]["throughput_rps"] / off[-1]["throughput_rps"]
                 parts.append(Text(f"at concurrency {on[-1]['level']:g}: batching gives {ratio:.2f}x the throughput"))
+        exported = state.triton_export
+        if exported is not None:
+            parts.append(Text(f"Triton repository: {display_path(exported.model_dir)}", style="bold"))
         if sweep is not None:
             parts.append(sweep_table(sweep))
             rec = state.batching_recommendation

@@ -24,6 +24,7 @@ from workbench.wiring.cost import break_even_sentence, gpu_vs_cpu_sentence, spot
 from screens.base import WorkbenchScreen
 from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
+from screens.widgets.variant_picker import VariantPicker
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
 
 TASK = "cost"
@@ -58,17 +59,17 @@ class CostScreen(WorkbenchScreen):
     BINDINGS = [Binding("r", "compute", "Recompute"), Binding("b", "baseline", "Build baseline")]
 
     def compose_body(self) -> ComposeResult:
-        from workbench.wiring.cost import catalog_summary, session_target, target_label
+        from workbench.wiring.cost import PRICED_FORMATS, catalog_summary
+        from workbench.wiring.variants import area_target
 
-        s = self.session
-        self._target = session_target(s.model_path, s.workspace, s.selected_variant_id)
+        self._target = area_target(self.session, PRICED_FORMATS)
         cat = catalog_summary()
         catalog = f"Price catalog {cat['as_of']} ({cat['origin']})"
         if cat["error"]:
             catalog += f" — {cat['error']}"
         with VerticalScroll(id="cost"):
-            yield Static(Text.assemble(("Pricing ", "bold"), target_label(self._target), "  ·  ",
-                                       (catalog, "italic")), id="cost-target")
+            yield VariantPicker(PRICED_FORMATS, label="Pricing")
+            yield Static(Text(catalog, style="italic"), id="cost-target")
             with Horizontal(id="cost-form"):
                 for ident, label, value in FIELDS:
                     yield Label(label, classes="cost-label")
@@ -198,10 +199,11 @@ class CostScreen(WorkbenchScreen):
         plt.xlabel("req/s")
         plt.ylabel("USD/month")
         if be:
-            plt.plot(be["rps"], be["serverless"], label="serverless", color="cyan")
-            plt.plot(be["rps"], be["instance"], label=f"{be['instance_name']} on-demand", color="red")
+            # each series its own glyph as well as colour: told apart without colour too
+            plt.plot(be["rps"], be["serverless"], label="serverless", color="cyan", marker="•")
+            plt.plot(be["rps"], be["instance"], label=f"{be['instance_name']} on-demand", color="red", marker="x")
             if be.get("spot"):
-                plt.plot(be["rps"], be["spot"], label="spot (derived)", color="green")
+                plt.plot(be["rps"], be["spot"], label="spot (derived)", color="green", marker="+")
         plot.refresh()
 
     def _notes_text(self, r: dict[str, Any]) -> Text:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -23,9 +22,11 @@ from screens.confirm_dialog import ConfirmDialog
 from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
 from screens.widgets.cold_start_view import ColdStartView
+from screens.widgets.variant_picker import VariantPicker
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
 
 PLAN, LOCAL, DEPLOY, TEARDOWN = "plan", "local check", "deploy", "teardown"
+DEPLOY_FORMATS = ("onnx",)   # the SageMaker package serves ONNX
 MEMORY = [(f"{m} MB", str(m)) for m in (1024, 2048, 3072, 4096, 5120, 6144)]
 # (field, label, default, css width class)
 ROWS = [
@@ -49,14 +50,14 @@ class DeployScreen(WorkbenchScreen):
                 Binding("d", "deploy", "Deploy"), Binding("t", "teardown", "Teardown", tooltip="tear down the endpoint and what was created with it")]
 
     def compose_body(self) -> ComposeResult:
-        from workbench.wiring.cost import session_target, target_label
+        from workbench.wiring.variants import area_target
 
         s = self.session
-        self._target = session_target(s.model_path, s.workspace, s.selected_variant_id)
+        self._target = area_target(s, DEPLOY_FORMATS)
         state = s.model_state.deploy_form
         form = state.get("form", {})
         with VerticalScroll(id="deploy"):
-            yield Static(Text.assemble(("Deploying ", "bold"), target_label(self._target)), id="dp-target")
+            yield VariantPicker(DEPLOY_FORMATS, label="Deploying")
             with Horizontal(classes="dp-row"):
                 yield Label("mode", classes="dp-label")
                 yield Select([("serverless", "serverless"), ("real-time", "realtime")], allow_blank=False,
@@ -86,6 +87,12 @@ class DeployScreen(WorkbenchScreen):
                          id="dp-plan", markup=False)
             yield Static(state.get("result_text", ""), id="dp-result", markup=False)
             yield ColdStartView(id="dp-cold")   # hidden until a local check measured the cold start
+
+    def _same_target(self) -> bool:
+        from workbench.wiring.variants import area_target
+
+        new = area_target(self.session, DEPLOY_FORMATS)
+        return new is not None and self._target is not None and str(new.path) == str(self._target.path)
 
     # -- form ----------------------------------------------------------------------
     def form(self) -> dict[str, str]:
@@ -247,6 +254,10 @@ class DeployScreen(WorkbenchScreen):
 
     async def _variant_update(self) -> None:
         """Another variant: the plan no longer applies; the form is kept."""
+        if self.query(VariantPicker) and self._target is not None and self.query_one(VariantPicker).variant_id \
+                and self._same_target():
+            self.query_one(VariantPicker).sync()
+            return
         if self.query("#dp-mode"):
             self.state["form"] = self.form()
         self.state.pop("prepared", None)

@@ -22,7 +22,9 @@ from textual.widgets import Button, Checkbox, Label, RichLog, Select, Static
 from screens.base import WorkbenchScreen
 from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
-from workbench.events import TaskDone, TaskProgress, VariantsChanged
+from screens.widgets.variant_picker import VariantPicker
+from workbench.wiring.variants import BUILD_SOURCES
+from workbench.events import TaskDone, TaskProgress, VariantSelected, VariantsChanged
 from workbench.formatting import human_bytes
 from workbench.wiring import engine as wiring
 from workbench.wiring.results import BackendReport, EngineBuilt
@@ -89,9 +91,8 @@ class EngineScreen(WorkbenchScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="engine"):
+            yield VariantPicker(BUILD_SOURCES, label="Source")
             with Horizontal(classes="en-row"):
-                yield Label("Source", classes="en-label")
-                yield Select(self._sources(), value="", allow_blank=False, compact=True, id="en-source")
                 yield Label("Backend", classes="en-label")
                 yield Select(wiring.backend_choices(), value="ort", allow_blank=False, compact=True, id="en-backend")
             with Horizontal(classes="en-row"):
@@ -129,13 +130,6 @@ class EngineScreen(WorkbenchScreen):
         self._refresh_avail()
 
     # -- state ---------------------------------------------------------------
-    def _sources(self) -> list[tuple[str, str]]:
-        options = [("baseline", "")]
-        for v in self.session.variants:
-            if v.status == "ok" and v.kind not in ("baseline", "engine") and v.format == "onnx":
-                options.append((v.name[:40], v.id))
-        return options
-
     def _value(self, ident: str) -> Any:
         return self.query_one(f"#{ident}", Select).value
 
@@ -177,11 +171,10 @@ class EngineScreen(WorkbenchScreen):
 
     def on_variants_changed(self, message: VariantsChanged) -> None:
         """New quantized or pruned variants become sources to build from."""
-        select = self.query_one("#en-source", Select)
-        current, options = select.value, self._sources()
-        select.set_options(options)
-        if any(value == current for _, value in options):
-            select.value = current
+        self.query_one(VariantPicker).sync()
+
+    def on_variant_selected(self, message: VariantSelected) -> None:
+        self.query_one(VariantPicker).sync()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "en-build":
@@ -217,7 +210,10 @@ class EngineScreen(WorkbenchScreen):
             self.app.notify(str(exc), severity="error")
             return
         backend, precision = self._value("en-backend"), self._value("en-precision")
-        source = self._value("en-source") or None
+        from workbench.wiring.variants import current
+
+        chosen, _ = current(s, BUILD_SOURCES)
+        source = chosen.id if chosen is not None and chosen.kind != "baseline" else None
         self.query_one("#en-log", RichLog).clear()
         self._log(f"build {backend} {precision} on {opts.device}, batch {profile[0]}/{profile[1]}/{profile[2]}, "
                   f"from {'the baseline' if source is None else source[:8]}")

@@ -47,6 +47,7 @@ class OptimizeScreen(WorkbenchScreen):
                 "baseline is selected) interleaved with the baseline, in one run"),
         Binding("v", "show_tab('tab-variants')", "Variants", show=False),
         Binding("p", "show_tab('tab-latency')", "Pareto"),
+        Binding("z", "show_tab('tab-size')", "Size chart", tooltip="quality against size on disk"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -97,6 +98,8 @@ class OptimizeScreen(WorkbenchScreen):
                 with TabbedContent(id="opt-tabs", initial="tab-variants"):
                     with TabPane("Variants", id="tab-variants"):
                         yield VariantsTable(id="variants")
+                        yield Static("★ Pareto front: quality/latency · ☆ quality/size only · ⚠ see the note",
+                                     id="opt-legend", markup=False)
                     with TabPane("Pareto: latency", id="tab-latency"):
                         yield ParetoChart("latency", id="chart-latency")
                     with TabPane("Pareto: size", id="tab-size"):
@@ -229,9 +232,17 @@ class OptimizeScreen(WorkbenchScreen):
         row = table.row_for(vid)
         if row is None:
             return
-        self.session.selected_variant_id = vid
-        self.post_message(VariantSelected(vid))
+        if self.session.selected_variant_id != vid:
+            self.session.selected_variant_id = vid
+            self.app.broadcast(lambda: VariantSelected(vid))  # type: ignore[attr-defined]   # every area follows
         notes = list(row.get("notes") or [])
+        from workbench.wiring.variants import summarize
+
+        v = next((x for x in self.session.variants if x.id == vid), None)
+        if v is not None:   # the full name (the table cuts it), MACs and status
+            from workbench.formatting import human_count
+
+            notes.insert(0, f"▸ {row['name']} · {row['status']} · {human_count(summarize(self.session, v).macs, 'MACs')}")
         if row["status"] != "ok":
             notes.insert(0, f"{row['name']} failed: {row['error']}")
         notes += [n for n in self._result_notes.get(vid, []) if n not in notes]

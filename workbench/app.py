@@ -59,10 +59,20 @@ class WorkbenchApp(App):
         if self.config.theme in self.available_themes:
             self.theme = self.config.theme
         self._areas: dict[str, Screen | None] = {}   # area id -> its screen, once created
+        self._area_keys: dict[str, str] = {}
         for area in available_areas():
             self._areas[area.id] = None
+            self._area_keys[area.key] = area.id
             self.add_mode(area.id, self._screen_factory(area.id, area.load))
         self._set_subtitle()
+
+    def update_styles(self, node: Any, animate: bool = True) -> None:
+        # Textual restyles a node against the whole stylesheet on every class change, even before the node
+        # is mounted (Input, Select and Button set classes in __init__): ~1 ms each, much of a first visit.
+        # A node not registered yet gets the stylesheet applied, with its classes, when it is registered.
+        if not isinstance(node, App) and node not in self._registry:
+            return
+        super().update_styles(node, animate)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         # deterministic mode (tests, snapshots, recordings): no blinking cursors anywhere
@@ -93,6 +103,9 @@ class WorkbenchApp(App):
         def make() -> Screen:
             screen = load()()
             self._areas[area_id] = screen
+            # every stylesheet is read at start and a new screen's widgets are styled as they mount: without
+            # this Textual restyles the whole app twice (refresh_css) on each first visit, ~0.3 s at 120x40
+            screen._css_update_count = self._css_update_count
             return screen
         return make
 
@@ -107,7 +120,7 @@ class WorkbenchApp(App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "area_key" and parameters:
-            return any(a.key == parameters[0] and a.id in self._areas for a in available_areas())
+            return parameters[0] in self._area_keys   # not available_areas(): it looks for each module on disk
         if action in ("open_model", "help") and isinstance(self.screen, ModalScreen):
             return False  # no dialog on top of a dialog
         return True
@@ -170,6 +183,23 @@ class WorkbenchApp(App):
             self.show_error(f"{loaded.data_error} (the data file is not used)", title="Data file does not fit")
         self._set_subtitle()
         self.broadcast(lambda: ModelLoaded(loaded.info))
+        # the model, torch and onnxruntime add ~300k long-lived objects; each full collection walked them
+        # all (~0.25 s, a pause on the next first visit): frozen, the collector skips them
+        import gc
+
+        gc.freeze()
+        self.set_timer(0.2, self._preimport_areas)
+
+    def _preimport_areas(self) -> None:
+        """Import each area's module (and plotext) while the user reads the first screen, one per tick:
+        importing on the first visit cost up to 0.1 s of it. A key press waits at most one import."""
+        import importlib
+        import sys
+
+        pending = [a.module for a in available_areas() if a.module not in sys.modules]
+        if pending:
+            importlib.import_module(pending[0])
+            self.set_timer(0.05, self._preimport_areas)
 
     def show_error(self, text: str, title: str = "Error") -> None:
         from screens.error_dialog import ErrorDialog

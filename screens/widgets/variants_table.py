@@ -16,7 +16,7 @@ from textual.widgets import DataTable
 COLUMNS = [("★", "pareto"), ("variant", "name"), ("× speed", "speedup"), ("acc %", "accuracy"),
            ("Δ pts", "delta"), ("p50 ms", "p50"), ("KiB", "size"), ("agree %", "agree"),
            ("p99 ms", "p99"), ("status", "status")]
-NAME_WIDTH = 25
+NAME_WIDTH = 22   # the full name, MACs and status of the highlighted row are in the note above the table
 SORTABLE = ["name", "accuracy", "p50", "speedup", "size", "status"]
 
 

@@ -245,3 +245,21 @@ def test_teardown_keeps_a_resource_someone_else_recreated_under_the_name(aws, ta
     assert out["errors"] == [] and out["removed"] == [prep.plan.spec.s3_uri]
     assert any(k.startswith("model wb-retaken-model (not created by deployment") for k in out["kept"])
     assert leftovers(aws)["models"] == ["wb-retaken-model"]
+
+
+def test_cli_deploy_without_a_terminal_needs_yes(moto_server, monkeypatch, tmp_path, capsys):
+    """Issue 14: the CLI deployed without asking when stdin was not a terminal; now it needs --yes."""
+    import io
+
+    from workbench.cli import main
+
+    moto_server.reset()
+    fake_credentials(monkeypatch)
+    make_clients("us-east-1", moto_server.url).s3.create_bucket(Bucket=BUCKET)
+    model = tiny_onnx(tmp_path / "m.onnx")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    base = ["--role", ROLE, "--bucket", BUCKET, "--endpoint-url", moto_server.url, "--poll-interval", "0.01"]
+    assert main(["deploy", str(model), "--name", "wb-no-yes", *base]) == 2
+    assert "--yes" in capsys.readouterr().err
+    sm = make_clients("us-east-1", moto_server.url).sagemaker
+    assert not sm.list_endpoints()["Endpoints"]          # nothing was created

@@ -122,3 +122,12 @@ def test_targets_resolve_files_and_variant_ids(tmp_path):
     assert runnable_target(pt, ws, None).variant_id == v.id        # a .pt source: the ONNX variant is served
     assert runnable_target(model, None).path == model
     assert runnable_target(pt, None) is None
+
+
+def test_recommendation_follows_the_table_not_the_largest_batch():
+    """Issue 14: batch 16 264,320 items/s, batch 32 109,803 items/s, and "recommended: max batch 32"."""
+    ips = {1: 20000.0, 8: 150000.0, 16: 264320.0, 32: 109803.0}
+    pts = [SweepPoint(b, {"p50": 0.1 * b, "p95": 0.1 * b, "p99": 0.12 * b, "mean": 0.1 * b}, ips[b], 10)
+           for b in ips]
+    rec = recommend_batching(SweepResult("m", "cpu", 2, pts), budget_ms=50.0)
+    assert rec["max_batch"] == 16 and "264,320 items/s" in rec["reason"]

@@ -150,7 +150,11 @@ def run(args: argparse.Namespace) -> int:
         return _emit(args, {"dry_run": True, **prepared.to_dict()}, lines)
     if not args.json:
         print("\n".join(lines))
-    if not args.yes and sys.stdin.isatty():
+    if not args.yes and not sys.stdin.isatty():   # a script or a pipe: nothing is created unless it says so
+        print("workbench: deploying creates resources that cost money: pass --yes to deploy without a terminal "
+              "to confirm on (nothing created)", file=sys.stderr)
+        return 2
+    if not args.yes:
         if input(f"Create these resources in {spec.region}? They cost money until torn down. [y/N] ").strip().lower() \
                 not in ("y", "yes"):
             print("nothing created")

@@ -70,3 +70,18 @@ def right_sizing_hint(run_metrics: Any, batch: int) -> str:
     from engines.measure.metrics import right_sizing_hint as hint
 
     return hint(run_metrics, batch)
+
+
+def curl_example(server: Any) -> str:
+    """A request a person can paste: one zero sample of the served model's first input, as NPY."""
+    import sys
+
+    state = server.app.state.serving
+    spec = state.inputs[0] if state.inputs else None
+    if spec is None:
+        return f"curl -s {server.url}/metadata"
+    dims = [d if isinstance(d, int) and d > 0 else 1 for d in spec.shape] or [1]
+    dims[0] = 1
+    shape = ",".join(str(d) for d in dims) + ("," if len(dims) == 1 else "")
+    return (f"{sys.executable} -c \"import numpy as n,sys; n.save(sys.stdout.buffer, n.zeros(({shape}), '{spec.dtype}'))\" | "
+            f"curl -s -X POST {server.url}/invocations -H 'content-type: application/x-npy' --data-binary @-")

@@ -15,29 +15,6 @@ from engines.tasks import TaskContext
 PRICED_FORMATS = ("onnx", "tflite")
 
 
-def session_target(model_path: str | os.PathLike | None, workspace: Any = None,
-                   selected_id: str | None = None) -> Any:
-    """What to price/deploy: the selected variant, else the baseline, else the open ONNX model, else the
-    newest ONNX variant; None when there is nothing runnable."""
-    from engines.targets import Target
-
-    if workspace is not None:
-        ok = [v for v in workspace.variants() if v.status == "ok" and v.format in PRICED_FORMATS]
-        base = workspace.baseline()
-        order = [v for v in ok if v.id == selected_id] + ([base] if base is not None and base in ok else [])
-        if order:
-            v = order[0]
-            return Target.of_variant(workspace, v)
-    if model_path is not None and Path(model_path).suffix.lower() == ".onnx" and Path(model_path).is_file():
-        return Target(Path(model_path).stem, Path(model_path), "onnx")
-    if workspace is not None:
-        onnx = [v for v in workspace.variants() if v.status == "ok" and v.format == "onnx"]
-        if onnx:
-            v = onnx[-1]
-            return Target.of_variant(workspace, v)
-    return None
-
-
 def target_label(target: Any) -> str:
     if target is None:
         return "no runnable variant"
