@@ -22,10 +22,11 @@ from screens.confirm_dialog import ConfirmDialog
 from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
 from screens.widgets.cold_start_view import ColdStartView
+from screens.widgets.monitor_view import MonitorView
 from screens.widgets.variant_picker import VariantPicker
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
 
-PLAN, LOCAL, DEPLOY, TEARDOWN = "plan", "local check", "deploy", "teardown"
+PLAN, LOCAL, DEPLOY, TEARDOWN, MONITOR = "plan", "local check", "deploy", "teardown", "monitor"
 DEPLOY_FORMATS = ("onnx",)   # the SageMaker package serves ONNX
 MEMORY = [(f"{m} MB", str(m)) for m in (1024, 2048, 3072, 4096, 5120, 6144)]
 # (field, label, default, css width class)
@@ -47,7 +48,8 @@ class DeployScreen(WorkbenchScreen):
     AREA = "deploy"
     CSS_PATH = "deploy.tcss"
     BINDINGS = [Binding("p", "plan", "Plan", tooltip="plan the deployment: a dry run, nothing created"), Binding("l", "local", "Local check"),
-                Binding("d", "deploy", "Deploy"), Binding("t", "teardown", "Teardown", tooltip="tear down the endpoint and what was created with it")]
+                Binding("d", "deploy", "Deploy"), Binding("t", "teardown", "Teardown", tooltip="tear down the endpoint and what was created with it"),
+                Binding("w", "watch", "Watch", tooltip="watch the endpoint's CloudWatch metrics and cost so far; w again stops")]
 
     def compose_body(self) -> ComposeResult:
         from workbench.wiring.variants import area_target
@@ -87,6 +89,7 @@ class DeployScreen(WorkbenchScreen):
                          id="dp-plan", markup=False)
             yield Static(state.get("result_text", ""), id="dp-result", markup=False)
             yield ColdStartView(id="dp-cold")   # hidden until a local check measured the cold start
+            yield MonitorView(id="dp-monitor")  # hidden until w: the deployed endpoint, live
 
     def _same_target(self) -> bool:
         from workbench.wiring.variants import area_target
@@ -199,6 +202,31 @@ class DeployScreen(WorkbenchScreen):
 
             self._start(TEARDOWN, run_teardown, name, form["region"], form["endpoint_url"].strip() or None)
 
+    def action_watch(self) -> None:
+        view = self.query_one(MonitorView)
+        if view.watching:
+            view.stop()
+            return
+        name = self.form()["name"].strip() or self.state.get("last_endpoint", "")
+        if not name:
+            self._show("result", "Give the endpoint name to watch (name field), or deploy first.")
+            return
+        view.start(name)
+        self._poll()
+
+    def _poll(self) -> None:
+        """One CloudWatch read; the next is scheduled when it finishes (reads never overlap)."""
+        from workbench.wiring.deploy import monitor_deployed
+
+        view = self.query_one(MonitorView)
+        if not view.watching:
+            return
+        if self.query_one(TaskPanel).running:   # a plan/deploy/teardown is running: try again later
+            view.schedule(self._poll)
+            return
+        form = self.form()
+        self._start(MONITOR, monitor_deployed, view.endpoint, form["region"], form["endpoint_url"].strip() or None)
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         actions = {"dp-plan-btn": self.action_plan, "dp-local-btn": self.action_local,
                    "dp-deploy-btn": self.action_deploy, "dp-teardown-btn": self.action_teardown}
@@ -208,6 +236,16 @@ class DeployScreen(WorkbenchScreen):
 
     # -- results -------------------------------------------------------------------------
     def on_task_done(self, message: TaskDone) -> None:
+        if message.task == MONITOR:
+            from workbench.wiring.deploy import monitor_lines
+
+            view = self.query_one(MonitorView)
+            if message.cancelled:
+                view.stop()
+                return
+            view.show(None if message.error else monitor_lines(message.result), message.error)
+            view.schedule(self._poll)
+            return
         if message.task not in (PLAN, LOCAL, DEPLOY, TEARDOWN):
             return
         if message.cancelled:

@@ -130,6 +130,23 @@ async def test_deploy_to_moto_then_teardown(tiny, moto, monkeypatch):
         assert clients.sagemaker.describe_endpoint(EndpointName="wb-ui-moto")["EndpointStatus"] == "InService"
         plan_box = screen.state["plan_text"]   # the box now shows what was deployed, not the dry-run title
         assert plan_box.startswith("Deployed: endpoint wb-ui-moto is InService") and "Plan (dry run" not in plan_box
+        # watch it: CloudWatch data put through the real API shows up in the live view, with cost so far
+        import datetime as dt
+
+        from engines.deploy.monitor import cloudwatch_client
+
+        cw = cloudwatch_client("us-east-1", moto.url)
+        when = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=5)
+        dims = [{"Name": "EndpointName", "Value": "wb-ui-moto"}, {"Name": "VariantName", "Value": "AllTraffic"}]
+        cw.put_metric_data(Namespace="AWS/SageMaker", MetricData=[
+            {"MetricName": "Invocations", "Dimensions": dims, "Timestamp": when, "Value": 42, "Unit": "Count"}])
+        view = screen.query_one("#dp-monitor")
+        await pilot.press("w")
+        await wait_until(pilot, lambda: "read at" in str(view.render()))
+        shown = str(view.render())
+        assert view.display and view.watching and "invocations 42" in shown and "wb-ui-moto" in shown, shown
+        await pilot.press("w")
+        assert not view.watching and "not watching" in str(view.border_title)
         await pilot.click("#dp-teardown-btn")
         await pilot.pause()
         await pilot.press("y")

@@ -114,3 +114,25 @@ def run_teardown(name: str, region: str, endpoint_url: str | None = None, delete
     if not name:
         raise WorkbenchError("give the endpoint name to tear down")
     return teardown(name, make_clients(region, endpoint_url or None), delete_s3=delete_s3, task=task)
+
+
+def monitor_deployed(name: str, region: str, endpoint_url: str | None = None, since: str = "1h", *,
+                     task: TaskContext | None = None) -> Any:
+    """Worker body: the endpoint's CloudWatch metrics over ``since`` and its cost so far (a MonitorReport)."""
+    from engines.deploy.aws import make_clients, make_session
+    from engines.deploy.monitor import cloudwatch_client, monitor_endpoint
+    from engines.errors import WorkbenchError
+
+    if not name:
+        raise WorkbenchError("give the endpoint name to watch")
+    session = make_session(region)
+    clients = make_clients(region, endpoint_url, session=session)
+    cw = cloudwatch_client(region, endpoint_url, session=session)
+    return monitor_endpoint(name, cloudwatch=cw, sagemaker=clients.sagemaker, region=region, since=since)
+
+
+def monitor_lines(report: Any) -> list[str]:
+    """The same lines ``workbench monitor`` prints."""
+    from workbench.commands.monitor import report_lines
+
+    return report_lines(report)
