@@ -110,3 +110,16 @@ def leftovers(clients: Any, bucket: str = BUCKET) -> dict[str, list[str]]:
 
 def nothing_left(clients: Any, bucket: str = BUCKET) -> bool:
     return not any(leftovers(clients, bucket).values())
+
+
+def moto_aws(server: "MotoServer", monkeypatch: Any, tmp_path: Path) -> tuple[Any, Any]:
+    """A reset moto server, fake credentials, an isolated WORKBENCH_HOME: (clients, cloudwatch client)."""
+    from engines.deploy.aws import make_clients, make_session
+    from engines.deploy.monitor import cloudwatch_client
+
+    server.reset()
+    fake_credentials(monkeypatch)
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    session = make_session("us-east-1")
+    return (make_clients("us-east-1", server.url, session=session),
+            cloudwatch_client("us-east-1", server.url, session=session))

@@ -8,10 +8,9 @@ import json
 import pytest
 
 from engines.cost.prices import load_catalog
-from engines.deploy.aws import make_clients, make_session
-from engines.deploy.monitor import cloudwatch_client, monitor_endpoint, parse_since
+from engines.deploy.monitor import monitor_endpoint, parse_since
 from engines.errors import WorkbenchError
-from tests.unit.deploy_helpers import ROLE, MotoServer, fake_credentials
+from tests.unit.deploy_helpers import ROLE, MotoServer, moto_aws
 from workbench.cli import main
 
 
@@ -24,12 +23,7 @@ def moto_server():
 
 @pytest.fixture
 def aws(moto_server, monkeypatch, tmp_path):
-    moto_server.reset()
-    fake_credentials(monkeypatch)
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
-    session = make_session("us-east-1")
-    clients = make_clients("us-east-1", moto_server.url, session=session)
-    return clients, cloudwatch_client("us-east-1", moto_server.url, session=session)
+    return moto_aws(moto_server, monkeypatch, tmp_path)
 
 
 def _endpoint(sm, name, serverless=True):

@@ -8,12 +8,11 @@ import json
 
 import pytest
 
-from engines.deploy.aws import make_clients, make_session
-from engines.deploy.monitor import cloudwatch_client, monitor_endpoint
+from engines.deploy.monitor import monitor_endpoint
 from engines.deploy.traffic import SplitVariant, check_split_weights, create_split, current_variants, \
     delete_split, shift_weights
 from engines.errors import WorkbenchError
-from tests.unit.deploy_helpers import ROLE, MotoServer, fake_credentials
+from tests.unit.deploy_helpers import ROLE, MotoServer, moto_aws
 from workbench.cli import main
 
 
@@ -26,15 +25,11 @@ def moto_server():
 
 @pytest.fixture
 def aws(moto_server, monkeypatch, tmp_path):
-    moto_server.reset()
-    fake_credentials(monkeypatch)
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
-    session = make_session("us-east-1")
-    clients = make_clients("us-east-1", moto_server.url, session=session)
+    clients, cw = moto_aws(moto_server, monkeypatch, tmp_path)
     for m in ("wb-fp32-model", "wb-int8-model"):
         clients.sagemaker.create_model(ModelName=m, ExecutionRoleArn=ROLE, PrimaryContainer={
             "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": f"s3://b/{m}.tar.gz"})
-    return clients, cloudwatch_client("us-east-1", moto_server.url, session=session), moto_server.url
+    return clients, cw, moto_server.url
 
 
 VARIANTS = [SplitVariant("fp32", "wb-fp32-model", 0.9), SplitVariant("int8", "wb-int8-model", 0.1)]
