@@ -62,24 +62,34 @@ class RunningServer:
             self._thread = None
 
     def wait(self) -> None:
-        """Block until the server stops; Ctrl+C or SIGTERM stops it gracefully (requests in flight finish)."""
+        """Block until the server stops; Ctrl+C or SIGTERM stops it gracefully (requests in flight finish).
+
+        On the main thread both signals only set a flag (no KeyboardInterrupt is raised into the middle of a
+        thread join or lock); a second one while draining makes uvicorn stop at once.
+        """
         asked = threading.Event()
-        previous = None
+        previous: dict[int, Any] = {}
+
+        def on_signal(signum: int, frame: Any) -> None:
+            if asked.is_set() and self._server is not None:
+                self._server.force_exit = True
+            asked.set()
+
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, lambda *_: asked.set())
+            previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             while self.running and not asked.wait(0.2):
                 pass
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:          # off the main thread the caller's handler may still raise
             pass
         try:
             self.stop()
-        except KeyboardInterrupt:          # a second Ctrl+C while draining: stop now
+        except KeyboardInterrupt:
             if self._server is not None:
                 self._server.force_exit = True
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def __enter__(self) -> "RunningServer":
         return self

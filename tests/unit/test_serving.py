@@ -299,3 +299,21 @@ def test_serve_command_runs_and_stops_on_ctrl_c(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_wait_turns_ctrl_c_into_a_graceful_stop_and_restores_the_handlers(runner):
+    """Ctrl+C in ``wait()`` only sets a flag (no KeyboardInterrupt inside a join); the old handlers come back."""
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    srv = start_server(runner, max_batch=4)
+    assert httpx.get(srv.url + "/ping", timeout=5).status_code == 200
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    srv.wait()
+    assert not srv.running
+    assert time.monotonic() - started < 20
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    with pytest.raises(httpx.TransportError):
+        httpx.get(srv.url + "/ping", timeout=2)
