@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from side_by_side import paired_ratio, time_side_by_side  # noqa: E402  (benchmarks/ is on sys.path)
+from side_by_side import paired_interval, paired_ratio, time_side_by_side  # noqa: E402  (benchmarks/ is on sys.path)
 
 RESULTS = ROOT / "benchmarks" / "results" / "openvino_targets.json"
 CALIBRATION = 64
@@ -91,6 +91,7 @@ def main() -> int:
         agree.update({k: float(np.mean(_top1(r, xa) == ref)) for k, r in runners.items()})
         sizes = {k: sum(f.stat().st_size for f in (p, p.with_suffix(".bin")) if f.is_file()) for k, p in paths.items()}
     speedup = {k: round(paired_ratio(lat, "ort_fp32", k), 3) for k in lat if k != "ort_fp32"}
+    intervals = {k: paired_interval(lat, "ort_fp32", k) for k in lat if k != "ort_fp32"}
     import openvino
     import onnxruntime
 
@@ -104,7 +105,8 @@ def main() -> int:
         "threads": args.threads, "rounds": args.rounds, "iters": args.iters,
         "calibration_inputs": CALIBRATION, "agreement_inputs": AGREEMENT,
         "openvino_inference_precision": math,
-        "latency_ms": lat, "speedup_vs_ort_fp32_paired": speedup, "top1_agreement_vs_ort_fp32": agree,
+        "latency_ms": lat, "speedup_vs_ort_fp32_paired": speedup,
+        "speedup_interval_95": intervals, "top1_agreement_vs_ort_fp32": agree,
         "size_bytes": sizes,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

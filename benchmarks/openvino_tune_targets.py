@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from side_by_side import paired_ratio, time_side_by_side  # noqa: E402  (benchmarks/ is on sys.path)
+from side_by_side import paired_interval, paired_ratio, time_side_by_side  # noqa: E402  (benchmarks/ is on sys.path)
 
 RESULTS = ROOT / "benchmarks" / "results" / "openvino_tune_targets.json"
 
@@ -105,6 +105,7 @@ def resnet_section(work: Path, args: argparse.Namespace) -> dict:
     ref = _top1(OnnxRunner(base_path, threads=args.threads), xa)
     agree = {k: float(np.mean(_top1(r, xa) == ref)) for k, r in runners.items()}
     speedup = {k: round(paired_ratio(lat, "ort_fp32", k), 3) for k in lat if k != "ort_fp32"}
+    intervals = {k: paired_interval(lat, "ort_fp32", k) for k in lat if k != "ort_fp32"}
     rec_speed = speedup.get("recommended")
     rec_agree = agree.get("recommended")
     comb = speedup.get("combined_ov")
@@ -114,7 +115,8 @@ def resnet_section(work: Path, args: argparse.Namespace) -> dict:
         "tune": _tune_record(ctx, res, tune_s),
         "variants": {k: {"name": v.name, "format": v.format, "size_bytes": v.metrics.get("size_bytes")}
                      for k, v in field.items()},
-        "latency_ms": lat, "speedup_vs_ort_fp32_paired": speedup, "top1_agreement_vs_ort_fp32_32_inputs": agree,
+        "latency_ms": lat, "speedup_vs_ort_fp32_paired": speedup,
+        "speedup_interval_95": intervals, "top1_agreement_vs_ort_fp32_32_inputs": agree,
         "load_average_timing": {"before": load_before, "after": load_after},
         "targets": {"recommended_ge_3_6x_at_agreement_ge_0_99": bool(rec_speed and rec_speed >= 3.6
                                                                       and rec_agree is not None and rec_agree >= 0.99),

@@ -46,3 +46,11 @@ def time_side_by_side(paths: dict[str, Path], x: np.ndarray, *, threads: int, ro
 def paired_ratio(lat: dict[str, dict], base: str, other: str) -> float:
     """Median over rounds of base's median / other's median in the same round."""
     return float(np.median([b / o for b, o in zip(lat[base]["round_medians"], lat[other]["round_medians"])]))
+
+
+def paired_interval(lat: dict[str, dict], base: str, other: str) -> dict:
+    """The same per-round ratio with the engine's bootstrap 95 % interval of its median (``Ratio.to_dict``)."""
+    from engines.measure.paired import ratio_interval
+
+    return ratio_interval([b / o for b, o in zip(lat[base]["round_medians"],
+                                                 lat[other]["round_medians"])]).to_dict()

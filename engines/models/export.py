@@ -155,13 +155,17 @@ def _export(kind: str, module: Any, args: tuple, path: Path, names: list[str], o
     import torch
 
     sink = io.StringIO()
-    onnx_log = logging.getLogger("torch.onnx")
-    level = onnx_log.level
-    onnx_log.setLevel(logging.ERROR)  # the exporter logs progress and optional-op warnings
+    # the exporter logs progress and optional-op warnings; onnxscript's version converter logs a whole
+    # traceback at WARNING when it falls back (the model is still exported; the opset note says so)
+    logs = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.ERROR)
     try:
         _export_quietly(kind, module, args, path, names, out_names, opset, dynamic_batch, sink)
     finally:
-        onnx_log.setLevel(level)
+        for log, level in zip(logs, levels):
+            log.setLevel(level)
 
 
 def _export_quietly(kind: str, module: Any, args: tuple, path: Path, names: list[str], out_names: list[str],
