@@ -184,7 +184,7 @@ REGISTRY: tuple[Capability, ...] = (
     Capability("tflite", "runtime", "LiteRT", "LiteRT (TFLite) interpreter", (F.TFLITE,),
                "engines.measure.tflite_runner:open_tflite_runner", check=f"{_AV}:litert"),
     Capability("torch", "runtime", "PyTorch eager", "TorchScript or torch.export run eagerly (CPU or CUDA)",
-               (F.TORCHSCRIPT, F.TORCH_EXPORT), "engines.measure.torch_runner:open_torch_runner",
+               (F.TORCHSCRIPT, F.TORCH_EXPORT, F.TORCH_PICKLE), "engines.measure.torch_runner:open_torch_runner",
                precisions=("fp32", "fp16", "bf16"), devices=("cpu", "cuda"), check=f"{_AV}:torch"),
     Capability("aoti-runtime", "runtime", "AOTInductor runner", "a compiled AOTInductor package", (F.AOTI,),
                "engines.build.aoti:open_aoti_runner", devices=("cpu", "cuda"), check=f"{_AV}:torch"),

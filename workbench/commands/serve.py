@@ -7,12 +7,25 @@ import argparse
 from workbench.commands import add_input_shape_arg, add_target_args
 
 
+def add_device_args(p: argparse.ArgumentParser) -> None:
+    """--device/--dtype/--trust-pickle, shared by serve and sweep."""
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto (default): CUDA where this model's runtime has a GPU here (ONNX Runtime's CUDA "
+                        "provider, a CUDA build of PyTorch, TensorRT), else the CPU")
+    p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default="fp32",
+                   help="PyTorch models run eagerly: cast weights and float inputs (default fp32)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow a pickled PyTorch module or a .pt2 with compiled code from outside a workspace "
+                        "(runs code from the file: only for files you trust)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve a model or variant over HTTP (GET /ping, POST /invocations)",
                        description="Start a local inference server following SageMaker's container contract "
                                    "(GET /ping, POST /invocations with JSON or NPY), with dynamic batching.")
-    add_target_args(p, "an .onnx/.tflite file")
+    add_target_args(p, "an .onnx/.tflite/.xml file, a PyTorch .pt/.pt2, an AOTInductor package or a TensorRT engine")
     add_input_shape_arg(p)
+    add_device_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080, SageMaker's)")
     p.add_argument("--max-batch", type=int, default=32, help="largest batch the dynamic batcher builds")
@@ -46,21 +59,22 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engines.measure.runners import open_runner
     from engines.serving.app import start_server
-    from engines.serving.target import resolve_target
+    from engines.serving.target import open_served_runner, resolve_served
 
     check_args(args)
-    target = resolve_target(args.target, model=args.model, workspace=args.workspace)
+    target = resolve_served(args.target, model=args.model, workspace=args.workspace)
     from engines.models.shapes import parse_input_shapes, shape_runner, shapes_text
 
     overrides = parse_input_shapes(args.input_shape)
-    runner = shape_runner(open_runner(target.path, target.format, threads=args.threads), overrides, require=False)
+    opened, device = open_served_runner(target, device=args.device, threads=args.threads, dtype=args.dtype,
+                                        trust_pickle=args.trust_pickle)
+    runner = shape_runner(opened, overrides, require=False)
     server = start_server(runner, host=args.host, port=args.port, max_batch=args.max_batch,
                           max_delay_ms=args.max_delay_ms, max_queue=args.max_queue, batching=not args.no_batching,
                           payload_limit=int(args.payload_limit_mb * 1024 * 1024), model_name=target.name)
     batching = "off" if args.no_batching else f"max batch {args.max_batch}, max delay {args.max_delay_ms:g} ms"
-    print(f"serving {target.name} ({target.format}) at {server.url}  [batching {batching}]", flush=True)
+    print(f"serving {target.name} ({target.format}) at {server.url}  [{device}; batching {batching}]", flush=True)
     print(f"  curl {server.url}/ping ; POST {server.url}/invocations (application/json or application/x-npy)")
     print(f"  inputs {shapes_text(runner.inputs)}")
     print("  Ctrl+C or SIGTERM stops (requests in flight finish first)", flush=True)

@@ -14,13 +14,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="latency p50/p95/p99 and throughput for batch sizes 1..N",
                        description="Measure a model at batch sizes 1, 2, 4, ... up to --max-batch, on CPU and "
                                    "on CUDA where present, and report the largest batch meeting a latency budget.")
-    add_target_args(p, "an .onnx/.tflite file")
+    add_target_args(p, "an .onnx/.tflite/.xml file, a PyTorch .pt/.pt2, an AOTInductor package or a TensorRT engine")
     add_input_shape_arg(p)
     p.add_argument("--max-batch", type=int, default=64, help="largest batch size (default 64)")
     p.add_argument("--batches", help="explicit batch sizes, e.g. 1,2,8,32 (overrides --max-batch)")
     p.add_argument("--budget-ms", type=float, default=20.0, help="p99 latency budget (default 20 ms)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="auto: CPU, and CUDA too when ONNX Runtime has it")
+                   help="auto: CPU, and CUDA too where this model's runtime has a GPU here")
+    p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default="fp32",
+                   help="PyTorch models run eagerly: cast weights and float inputs (default fp32)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow a pickled PyTorch module or an outside .pt2 with compiled code (runs its code)")
     timing_args(p, iterations=100, what="batch size")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(handler=run)
@@ -41,25 +45,25 @@ def _parse_batches(text: str | None) -> list[int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engines.errors import UnsupportedError
-    from engines.serving.target import resolve_target
-    from engines.measure.sweep import available_devices, batch_sweep
+    from engines.measure.sweep import batch_sweep
+    from engines.serving.target import cuda_available, open_served_runner, resolve_served
 
     check_timing(args)
-    target = resolve_target(args.target, model=args.model, workspace=args.workspace)
-    devices = available_devices() if args.device == "auto" else [args.device]
-    if target.format != "onnx":
-        devices = ["cpu"]
-    if "cuda" in devices and args.device == "cuda" and "cuda" not in available_devices():
-        raise UnsupportedError("no CUDA here: ONNX Runtime has no CUDA execution provider on this machine")
-    from engines.measure.runners import open_runner
+    target = resolve_served(args.target, model=args.model, workspace=args.workspace)
+    if args.device == "auto":
+        devices = ["cpu"] + (["cuda"] if cuda_available(target.format) else [])
+        if target.format == "tensorrt":
+            devices = ["cuda"]
+    else:
+        devices = [args.device]
     from engines.models.shapes import parse_input_shapes, shape_runner, shapes_text
 
     overrides = parse_input_shapes(args.input_shape)
     results = []
     for device in devices:
-        runner = shape_runner(open_runner(target.path, target.format, threads=args.threads, device=device),
-                              overrides, name=target.name)
+        opened, device = open_served_runner(target, device=device, threads=args.threads, dtype=args.dtype,
+                                            trust_pickle=args.trust_pickle)
+        runner = shape_runner(opened, overrides, name=target.name)
         r = batch_sweep(target.path, fmt=target.format, batches=_parse_batches(args.batches),
                         max_batch=args.max_batch, budget_ms=args.budget_ms, device=device,
                         threads=args.threads, iterations=args.iterations,
