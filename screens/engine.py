@@ -86,7 +86,7 @@ class EngineScreen(WorkbenchScreen):
     CSS_PATH = "engine.tcss"
 
     BINDINGS = [
-        Binding("b", "build", "Build", tooltip="build an engine: ORT optimized, AOTInductor or TensorRT"),
+        Binding("b", "build", "Build", tooltip="build an engine: ORT optimized, AOTInductor, TensorRT or OpenVINO"),
         Binding("x", "cancel", "Cancel build"),
     ]
 
