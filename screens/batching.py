@@ -375,7 +375,7 @@ class BatchingScreen(WorkbenchScreen):
         plot.refresh()
         parts: list[Any] = []
         if result:
-            parts.append(comparison_table(result, f"on vs off, {self._name_of(result['model'])}"
+            parts.append(comparison_table(result, f"on vs off of {self._name_of(result['model'])}"
                                           if result.get("model") else "batching on vs off"))
             verdict = wiring.batching_verdict(result)
             if verdict:
@@ -384,7 +384,7 @@ class BatchingScreen(WorkbenchScreen):
         if exported is not None:
             parts.append(Text(f"Triton repository: {display_path(exported.model_dir)}", style="bold"))
         if sweep is not None:
-            parts.append(sweep_table(sweep, f"batch sweep of {self._name_of(sweep.model)} on {sweep.device}"))
+            parts.append(sweep_table(sweep, f"sweep of {self._name_of(sweep.model)} on {sweep.device}"))
             rec = state.batching_recommendation
             if rec:
                 use = " Press a to put it in the fields." if rec["meets_budget"] else ""

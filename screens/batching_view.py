@@ -13,8 +13,8 @@ from rich.table import Table
 
 
 def comparison_table(result: dict[str, Any], title: str = "batching on vs off") -> Table:
-    t = Table(title=f"{title}: requests/s, p99 ms", padding=(0, 1), box=box.SIMPLE_HEAD,
-              pad_edge=False, show_edge=False)
+    t = Table(title=f"{title}: requests/s, p99 ms", padding=(0, 1), collapse_padding=True,
+              box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for col in ("conc", "on/s", "on p99", "off/s", "off p99"):
         t.add_column(col, justify="right", no_wrap=True, min_width=len(col))
     for on, off in zip(result.get("on", []), result.get("off", [])):
@@ -24,8 +24,8 @@ def comparison_table(result: dict[str, Any], title: str = "batching on vs off") 
 
 
 def sweep_table(sweep: Any, title: str | None = None) -> Table:
-    t = Table(title=title or f"batch sweep on {sweep.device}", padding=(0, 1), box=box.SIMPLE_HEAD,
-              pad_edge=False, show_edge=False)
+    t = Table(title=title or f"batch sweep on {sweep.device}", padding=(0, 1),
+              collapse_padding=True, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for col in ("batch", "p50 ms", "p99 ms", "items/s", "gain"):
         t.add_column(col, justify="right", no_wrap=True, min_width=len(col))
     for p in sweep.points:
@@ -39,7 +39,7 @@ def draw_sweep(plt: Any, sweep: Any) -> None:
     """Throughput (left axis) and p99 latency (right axis) against batch size, batches evenly spaced."""
     pts = sweep.points
     xs = list(range(len(pts)))
-    plt.title("batch sweep: items/s and p99 vs batch")
+    plt.title("items/s and p99 vs batch")
     plt.plot(xs, [p.throughput_ips for p in pts], label="items/s", marker="dot", color="green")
     plt.plot(xs, [p.latency_ms["p99"] for p in pts], label="p99 ms", marker="dot", color="orange",
              yside="right")

@@ -109,7 +109,7 @@ async def test_sweep_recommends_and_triton_export_uses_it(digits):
         assert chosen.throughput_ips >= 0.95 * best            # within 5 % of the best, the smallest such
         assert all(p.throughput_ips < 0.95 * best for p in sweep.points if p.batch < rec["max_batch"])
         chart = screen.query_one("#bt-plot", PlotextPlot).plt.build()   # drawn: items/s and p99 vs batch
-        assert "batch sweep: items/s and p99 vs batch" in chart and "batch size" in chart and "p99 ms" in chart
+        assert "items/s and p99 vs batch" in chart and "batch size" in chart and "p99 ms" in chart
         # the fields keep what was typed until the recommendation is asked for (a)
         assert screen.query_one("#bt-max-batch", Input).value == "8"
         assert screen.query_one("#bt-delay", Input).value == "5"
