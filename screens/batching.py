@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Group
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -20,7 +19,7 @@ from textual.widgets import Button, Input, Label, Static
 from textual_plotext import PlotextPlot
 
 from screens.base import WorkbenchScreen
-from screens.batching_view import comparison_table, counters_line, draw_comparison, draw_sweep, sweep_table
+from screens.batching_view import draw_comparison, draw_sweep, result_parts, server_text, variant_name
 from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.levels_field import LevelsField
 from screens.widgets.task_panel import TaskPanel
@@ -310,18 +309,7 @@ class BatchingScreen(WorkbenchScreen):
             self.session.model_state.batching_recommendation = wiring.recommend(sweep, budget)
 
     def _server_text(self) -> str:
-        srv = self.server
-        if srv is None:
-            return "Server stopped."
-        stats = wiring.server_stats(srv)
-        mode = f"max batch {stats['max_batch']}, delay {stats['max_delay_ms']:g} ms" if stats["max_batch"] > 1 \
-            else "batching off"
-        try:
-            example = wiring.curl_example(srv)
-        except Exception:  # noqa: BLE001 - an example is a convenience, never a reason to fail the view
-            example = f"curl -s {srv.url}/metadata"
-        return (f"Serving at {srv.url} ({mode}) · GET /ping · POST /invocations\nLive: {counters_line(stats)}\n"
-                f"Try: {example}")
+        return server_text(self.server)
 
     def show_comparison(self, result: dict[str, Any]) -> None:
         """Draw a comparison (also used by tests with fixed figures)."""
@@ -345,18 +333,6 @@ class BatchingScreen(WorkbenchScreen):
             return self.chart
         return next((k for k in ("compare", "sweep") if have[k]), None)
 
-    def _name_of(self, model: str) -> str:
-        """The variant a result was measured on, by name (else the file name), so a result is never mistaken
-        for the current variant's."""
-        ws = self.session.workspace
-        for v in self.session.variants:
-            try:
-                if ws is not None and ws.model_path(v).resolve() == Path(model).resolve():
-                    return "the baseline" if v.kind == "baseline" else v.name
-            except Exception:  # noqa: BLE001 - a damaged variant entry: fall back to the file name
-                continue
-        return Path(model).name
-
     def _redraw(self) -> None:
         if not self.query("#bt-server"):
             return
@@ -373,28 +349,6 @@ class BatchingScreen(WorkbenchScreen):
         else:
             draw_comparison(plt, result or {})
         plot.refresh()
-        parts: list[Any] = []
-        if result:
-            parts.append(comparison_table(result, f"on vs off of {self._name_of(result['model'])}"
-                                          if result.get("model") else "batching on vs off"))
-            verdict = wiring.batching_verdict(result)
-            if verdict:
-                parts.append(Text(verdict))
-        exported = state.triton_export
-        if exported is not None:
-            parts.append(Text(f"Triton repository: {display_path(exported.model_dir)}", style="bold"))
-        if sweep is not None:
-            parts.append(sweep_table(sweep, f"sweep of {self._name_of(sweep.model)} on {sweep.device}"))
-            rec = state.batching_recommendation
-            if rec:
-                use = " Press a to put it in the fields." if rec["meets_budget"] else ""
-                parts.append(Text(f"recommended: max batch {rec['max_batch']}, queue delay "
-                                  f"{rec['max_delay_ms']:g} ms — {rec['reason']}.{use}"))
-            if sweep.points:
-                p = sweep.points[0]
-                parts.append(Text(wiring.right_sizing_hint(p.run_metrics, p.batch), style="italic"))
-        if result and sweep is not None:
-            parts.append(Text(f"chart: {'batch sweep' if kind == 'sweep' else 'on vs off'} (g switches)",
-                              style="dim"))
+        parts = result_parts(state, lambda model: variant_name(self.session, model), kind)
         if parts:
             self.query_one("#bt-text", Static).update(Group(*parts))

@@ -1,4 +1,4 @@
-"""Batching results as the screen draws them: the tables, the chart and the live server lines.
+"""Batching results as the screen draws them: the tables, the chart, the verdict and the live server lines.
 
 Pure rendering of results already computed (a :class:`engines.measure.sweep.SweepResult`, a comparison
 dict from ``engines.serving.experiment.compare_batching``, the server's live stats); no model work here.
@@ -6,10 +6,15 @@ dict from ``engines.serving.experiment.compare_batching``, the server's live sta
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
+
+from workbench.formatting import display_path
+from workbench.wiring import batching as wiring
 
 
 def comparison_table(result: dict[str, Any], title: str = "batching on vs off") -> Table:
@@ -66,3 +71,59 @@ def counters_line(stats: dict[str, Any]) -> str:
     p99 = f"{lat['p99']:.1f} ms (last {lat['window']:,})" if lat.get("p99") is not None else "— (no requests yet)"
     return (f"requests {stats['requests']:,} · mean batch {stats['mean_batch']:.1f} · queue depth "
             f"{stats['queue_depth']} · p99 {p99} · rejected {stats['rejected_full']} · failures {stats['failures']}")
+
+
+def server_text(srv: Any) -> str:
+    """The server lines: where it serves and how, the live counters, a request to paste."""
+    if srv is None:
+        return "Server stopped."
+    stats = wiring.server_stats(srv)
+    mode = f"max batch {stats['max_batch']}, delay {stats['max_delay_ms']:g} ms" if stats["max_batch"] > 1 \
+        else "batching off"
+    try:
+        example = wiring.curl_example(srv)
+    except Exception:  # noqa: BLE001 - an example is a convenience, never a reason to fail the view
+        example = f"curl -s {srv.url}/metadata"
+    return (f"Serving at {srv.url} ({mode}) · GET /ping · POST /invocations\nLive: {counters_line(stats)}\n"
+            f"Try: {example}")
+
+
+def variant_name(session: Any, model: str) -> str:
+    """The variant a result was measured on, by name (else the file name), so a result is never mistaken
+    for the current variant's."""
+    ws = session.workspace
+    for v in session.variants:
+        try:
+            if ws is not None and ws.model_path(v).resolve() == Path(model).resolve():
+                return "the baseline" if v.kind == "baseline" else v.name
+        except Exception:  # noqa: BLE001 - a damaged variant entry: fall back to the file name
+            continue
+    return Path(model).name
+
+
+def result_parts(state: Any, name_of: Callable[[str], str], chart: str | None) -> list[Any]:
+    """The tables and sentences beside the chart: on/off with its verdict, Triton, the sweep and its advice."""
+    result, sweep = state.batching_comparison, state.sweep
+    parts: list[Any] = []
+    if result:
+        parts.append(comparison_table(result, f"on vs off of {name_of(result['model'])}"
+                                      if result.get("model") else "batching on vs off"))
+        verdict = wiring.batching_verdict(result)
+        if verdict:
+            parts.append(Text(verdict))
+    exported = state.triton_export
+    if exported is not None:
+        parts.append(Text(f"Triton repository: {display_path(exported.model_dir)}", style="bold"))
+    if sweep is not None:
+        parts.append(sweep_table(sweep, f"sweep of {name_of(sweep.model)} on {sweep.device}"))
+        rec = state.batching_recommendation
+        if rec:
+            use = " Press a to put it in the fields." if rec["meets_budget"] else ""
+            parts.append(Text(f"recommended: max batch {rec['max_batch']}, queue delay "
+                              f"{rec['max_delay_ms']:g} ms — {rec['reason']}.{use}"))
+        if sweep.points:
+            p = sweep.points[0]
+            parts.append(Text(wiring.right_sizing_hint(p.run_metrics, p.batch), style="italic"))
+    if result and sweep is not None:
+        parts.append(Text(f"chart: {'batch sweep' if chart == 'sweep' else 'on vs off'} (g switches)", style="dim"))
+    return parts

@@ -44,3 +44,29 @@ async def test_a_pt_without_baseline_says_so_and_b_builds_the_one_served(digits_
         assert screen.query_one("#bt-model", Input).value == served
         picker = plain(screen.query_one("#vp-info", Static), width=300)
         assert "model.onnx" in picker and "FP32, as exported" in picker
+
+
+async def test_g_switches_the_chart_between_the_sweep_and_on_off(samples_dir):
+    from textual_plotext import PlotextPlot
+
+    from tests.snapshots.test_batching_snapshots import _sweep
+    from tests.snapshots.test_perf_snapshots import COMPARISON
+
+    app = make_app(str(samples_dir / "digits_cnn.onnx"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_batching(app, pilot)
+        model = str(app.session.model_path)
+        screen.show_sweep(_sweep(model))
+        await pilot.pause()
+        chart = lambda: screen.query_one("#bt-plot", PlotextPlot).plt.build()  # noqa: E731
+        assert "items/s and p99 vs batch" in chart()
+        screen.show_comparison({**COMPARISON, "model": model})     # the latest result is drawn
+        await pilot.pause()
+        assert "p99 latency vs throughput" in chart()
+        await pilot.press("g")
+        assert "items/s and p99 vs batch" in chart() and screen.chart == "sweep"
+        await pilot.press("g")
+        assert "p99 latency vs throughput" in chart()
+        text = plain(screen.query_one("#bt-text", Static), width=300)
+        assert "on vs off of digits_cnn.onnx" in text and "sweep of digits_cnn.onnx on cpu" in text
+        assert "chart: on vs off (g switches)" in text
