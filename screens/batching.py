@@ -11,9 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich import box
-from rich.table import Table
-from rich.text import Text
+from rich.console import Group
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -21,7 +19,9 @@ from textual.widgets import Button, Input, Label, Static
 from textual_plotext import PlotextPlot
 
 from screens.base import WorkbenchScreen
+from screens.batching_view import draw_comparison, draw_sweep, result_parts, server_text, variant_name
 from screens.widgets.fields import FieldErrors, NumberField
+from screens.widgets.levels_field import LevelsField
 from screens.widgets.task_panel import TaskPanel
 from screens.widgets.variant_picker import VariantPicker
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
@@ -29,33 +29,11 @@ from workbench.formatting import REPO_ROOT, display_path
 from workbench.wiring import batching as wiring
 from workbench.wiring.results import BatchingCompared, ServerStarted, ServerStopped, SweepDone, TritonExported
 
-
-def comparison_table(result: dict[str, Any]) -> Table:
-    t = Table(title="batching on vs off: requests/s, p99 ms", padding=(0, 1), box=box.SIMPLE_HEAD,
-              pad_edge=False, show_edge=False)
-    for col in ("conc", "on/s", "on p99", "off/s", "off p99"):
-        t.add_column(col, justify="right", no_wrap=True, min_width=len(col))
-    for on, off in zip(result.get("on", []), result.get("off", [])):
-        t.add_row(f"{on['level']:g}", f"{on['throughput_rps']:.0f}", f"{on['latency_ms']['p99']:.1f}",
-                  f"{off['throughput_rps']:.0f}", f"{off['latency_ms']['p99']:.1f}")
-    return t
-
-
-def sweep_table(sweep: Any) -> Table:
-    t = Table(title=f"batch sweep on {sweep.device}", padding=(0, 1), box=box.SIMPLE_HEAD, pad_edge=False,
-              show_edge=False)
-    for col in ("batch", "p50 ms", "p99 ms", "items/s"):
-        t.add_column(col, justify="right", no_wrap=True, min_width=len(col))
-    for p in sweep.points:
-        t.add_row(str(p.batch), f"{p.latency_ms['p50']:.2f}", f"{p.latency_ms['p99']:.2f}",
-                  f"{p.throughput_ips:.0f}")
-    return t
-
-
 # (label, id, default, whole number, minimum); "levels" is a comma-separated list
 NUMBERS = (("max batch", "bt-max-batch", "32", True, 1), ("delay ms", "bt-delay", "5", False, 0),
            ("p99 ms", "bt-budget", "50", False, 0.1), ("levels", "bt-levels", "1,8,32", True, 1),
            ("reqs", "bt-requests", "300", True, 1))
+BASELINE_TASK = "baseline"
 
 
 class BatchingScreen(WorkbenchScreen):
@@ -67,7 +45,13 @@ class BatchingScreen(WorkbenchScreen):
         Binding("w", "sweep", "Batch sweep", tooltip="sweep batch sizes and recommend a max batch"),
         Binding("c", "compare", "On vs off"),
         Binding("t", "export_triton", "Triton", tooltip="export a Triton model repository"),
+        Binding("a", "use_recommendation", "Use rec.", tooltip="set max batch and delay from the sweep's "
+                                                               "recommendation"),
+        Binding("g", "toggle_chart", "Chart", show=False, tooltip="chart: batch sweep or on vs off"),
+        Binding("b", "baseline", "Build baseline", show=False,
+                tooltip="export the open model to its ONNX baseline (and benchmark it) to serve it"),
     ]
+    chart: str | None = None   # "sweep" or "compare": the latest result, or the one g switched to
 
     def compose_body(self) -> ComposeResult:
         from workbench.wiring.variants import RUNNABLE, area_target
@@ -83,7 +67,7 @@ class BatchingScreen(WorkbenchScreen):
                 for label, ident, value, integer, low in NUMBERS:
                     yield Label(label, classes="bt-label")
                     if ident == "bt-levels":
-                        yield Input(value, id=ident, compact=True, classes="bt-num", restrict=r"[0-9, ]*")
+                        yield LevelsField(value, name=label, id=ident, classes="bt-num")
                     else:
                         yield NumberField(value, name=label, integer=integer, minimum=low, id=ident,
                                           classes="bt-num")
@@ -131,27 +115,28 @@ class BatchingScreen(WorkbenchScreen):
 
     # -- inputs --------------------------------------------------------------
     def _placeholder(self, target: Any) -> str:
-        if target is None:
-            return ("No ONNX or TFLite model open: type a path above (or export the model to ONNX "
-                    "on the Optimize screen).")
-        return "Results appear here: batch sweep (w) and batching on vs off (c)."
+        if target is not None:
+            return "Results appear here: batch sweep (w) and batching on vs off (c)."
+        info = self.session.model_info
+        if info is not None and self.session.model_path is not None:
+            from workbench.wiring.model import format_label
+
+            return (f"{Path(self.session.model_path).name} is {format_label(info.format)}: serving takes its exported "
+                    "baseline (ONNX or TFLite), not built yet. Press b to export and benchmark it (or type an .onnx/.tflite path).")
+        return "No model open: press o to open one, or type the path of an .onnx or .tflite file above."
 
     def _value(self, ident: str) -> Any:
         return self.query_one(f"#{ident}", NumberField).number()
 
     def _levels(self) -> list[int]:
-        raw = self.query_one("#bt-levels", Input).value
-        try:
-            levels = [int(x) for x in raw.split(",") if x.strip()]
-        except ValueError:
-            raise ValueError(f"levels must be whole numbers separated by commas, not {raw!r}") from None
-        if not levels or min(levels) < 1 or max(levels) > 512:
-            raise ValueError("levels must be between 1 and 512")
-        return levels
+        return self.query_one("#bt-levels", LevelsField).levels()
 
     def _target(self) -> Any:
         raw = self.query_one("#bt-model", Input).value.strip()
         if not raw:
+            if self.session.model_path is not None:
+                raise ValueError(f"{Path(self.session.model_path).name} has no baseline to serve yet: press b to "
+                                 "build it, or type the path of an .onnx or .tflite file")
             raise ValueError("no model: type the path of an .onnx or .tflite file")
         path = Path(raw).expanduser()
         if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
@@ -176,6 +161,9 @@ class BatchingScreen(WorkbenchScreen):
         panel.start(name, fn, *args, **kw)
 
     def _guard(self, build: Any) -> None:
+        if self.check_fields():   # said inline under the form: point at the first bad field, no toast
+            next(f for f in self.query(NumberField) if not f.disabled and f.problem()).focus()
+            return
         try:
             build()
         except ValueError as exc:
@@ -221,7 +209,8 @@ class BatchingScreen(WorkbenchScreen):
             t, st = self._target(), self._settings()
             self._start("on vs off", wiring.compare, str(t.path), fmt=t.format, levels=self._levels(),
                         requests_per_level=st["requests"], duration_s_per_level=10.0,
-                        max_batch=st["max_batch"], max_delay_ms=st["max_delay_ms"])
+                        max_batch=st["max_batch"], max_delay_ms=st["max_delay_ms"],
+                        sweep=self.session.model_state.sweep)
         self._guard(go)
 
     def action_export_triton(self) -> None:
@@ -234,6 +223,41 @@ class BatchingScreen(WorkbenchScreen):
             self._start("export triton", wiring.export_triton, str(t.path), out,
                         sweep=self.session.model_state.sweep, budget_ms=st["budget_ms"])
         self._guard(go)
+
+    def action_use_recommendation(self) -> None:
+        """Put the sweep's recommended max batch and queue delay in the fields (only when asked)."""
+        rec = self.session.model_state.batching_recommendation
+        if not rec:
+            self.notify("no recommendation yet: run a batch sweep (w) first")
+            return
+        if not rec["meets_budget"]:
+            self.notify(rec["reason"], title="Nothing to use", severity="warning")
+            return
+        self.query_one("#bt-max-batch", Input).value = str(rec["max_batch"])
+        self.query_one("#bt-delay", Input).value = f"{rec['max_delay_ms']:g}"
+        self.notify(f"max batch {rec['max_batch']} and delay {rec['max_delay_ms']:g} ms set from the sweep",
+                    title="Recommendation used")
+
+    def action_toggle_chart(self) -> None:
+        state = self.session.model_state
+        if state.sweep is None or state.batching_comparison is None:
+            self.notify("the chart switches once both a sweep (w) and an on vs off run (c) exist")
+            return
+        self.chart = "compare" if self._chart_kind() == "sweep" else "sweep"
+        self._redraw()
+
+    def action_baseline(self) -> None:
+        from workbench.wiring.cost import build_baseline
+        from workbench.wiring.variants import RUNNABLE, area_target
+
+        s = self.session
+        if s.model_path is None:
+            self.notify("no model open: press o to open one")
+            return
+        if area_target(s, RUNNABLE) is not None and s.workspace is not None and s.workspace.baseline() is not None:
+            self.notify("the baseline exists already: it is the one served")
+            return
+        self._start(BASELINE_TASK, build_baseline, s.model_path, s.workspace, s.data_path)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         actions = {"bt-start": self.action_start_server, "bt-stop": self.action_stop_server,
@@ -252,6 +276,10 @@ class BatchingScreen(WorkbenchScreen):
             self._redraw()
             return
         state = self.session.model_state
+        if message.task == BASELINE_TASK:
+            self.app.broadcast(VariantsChanged)  # type: ignore[attr-defined]
+            self.notify("the ONNX baseline is built: serving and sweeps use it", title="Baseline")
+            return
         match message.result:
             case ServerStarted(server=server):
                 self.session.server = server
@@ -259,9 +287,11 @@ class BatchingScreen(WorkbenchScreen):
                 self.session.server = None
             case SweepDone(sweep=sweep):
                 state.sweep = sweep
-                self._apply_recommendation(sweep)
+                self.chart = "sweep"
+                self._recommend(sweep)
             case BatchingCompared(result=result):
                 state.batching_comparison = result
+                self.chart = "compare"
             case TritonExported(details=r):
                 state.triton_export = message.result
                 self.notify(f"Triton repository written: {r['model_dir']} (max batch {r['max_batch_size']}, "
@@ -269,39 +299,39 @@ class BatchingScreen(WorkbenchScreen):
                             title="Export Triton", timeout=10)
         self._redraw()
 
-    def _apply_recommendation(self, sweep: Any) -> None:
+    def _recommend(self, sweep: Any) -> None:
+        """Work out the recommendation; the max batch and delay fields keep what the user typed (a to use it)."""
         try:
             budget = self._value("bt-budget")
         except ValueError:
             return
-        if not sweep.points:
-            return
-        rec = wiring.recommend(sweep, budget)
-        self.session.model_state.batching_recommendation = rec
-        if rec["meets_budget"]:
-            self.query_one("#bt-max-batch", Input).value = str(rec["max_batch"])
-            self.query_one("#bt-delay", Input).value = f"{rec['max_delay_ms']:g}"
+        if sweep.points:
+            self.session.model_state.batching_recommendation = wiring.recommend(sweep, budget)
 
     def _server_text(self) -> str:
-        srv = self.server
-        if srv is None:
-            return "Server stopped."
-        stats = wiring.server_stats(srv)
-        mode = f"max batch {stats['max_batch']}, delay {stats['max_delay_ms']:g} ms" if stats["max_batch"] > 1 \
-            else "batching off"
-        counters = (f"requests {stats['requests']:,} · mean batch {stats['mean_batch']:.1f} · queue depth "
-                    f"{stats['queue_depth']} · rejected {stats['rejected_full']} · failures {stats['failures']}")
-        try:
-            example = wiring.curl_example(srv)
-        except Exception:  # noqa: BLE001 - an example is a convenience, never a reason to fail the view
-            example = f"curl -s {srv.url}/metadata"
-        return (f"Serving at {srv.url} ({mode}) · GET /ping · POST /invocations\nLive: {counters} (p99: run On vs "
-                f"off, c)\nTry: {example}")
+        return server_text(self.server)
 
     def show_comparison(self, result: dict[str, Any]) -> None:
         """Draw a comparison (also used by tests with fixed figures)."""
         self.session.model_state.batching_comparison = result
+        self.chart = "compare"
         self._redraw()
+
+    def show_sweep(self, sweep: Any) -> None:
+        """Draw a sweep and its recommendation (also used by tests with fixed figures)."""
+        self.session.model_state.sweep = sweep
+        self.chart = "sweep"
+        self._recommend(sweep)
+        self._redraw()
+
+    def _chart_kind(self) -> str | None:
+        """What the chart shows: the result asked for (g) or the latest one, else whichever exists."""
+        state = self.session.model_state
+        have = {"sweep": state.sweep is not None and bool(state.sweep.points),
+                "compare": bool(state.batching_comparison)}
+        if have.get(self.chart or ""):
+            return self.chart
+        return next((k for k in ("compare", "sweep") if have[k]), None)
 
     def _redraw(self) -> None:
         if not self.query("#bt-server"):
@@ -313,36 +343,12 @@ class BatchingScreen(WorkbenchScreen):
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("p99 latency vs throughput")
-        plt.xlabel("requests/s")
-        plt.ylabel("p99 ms")
-        if result:
-            for key, label, color in (("on", "batching on", "green"), ("off", "batching off", "red")):
-                pts = result.get(key) or []
-                if pts:
-                    plt.plot([p["throughput_rps"] for p in pts], [p["latency_ms"]["p99"] for p in pts],
-                             label=label, marker="dot", color=color)
+        kind = self._chart_kind()
+        if kind == "sweep":
+            draw_sweep(plt, sweep)
+        else:
+            draw_comparison(plt, result or {})
         plot.refresh()
-        parts: list[Any] = []
-        if result:
-            parts.append(comparison_table(result))
-            on, off = result.get("on") or [], result.get("off") or []
-            if on and off and off[-1]["throughput_rps"] > 0:
-                ratio = on[-1]["throughput_rps"] / off[-1]["throughput_rps"]
-                parts.append(Text(f"at concurrency {on[-1]['level']:g}: batching gives {ratio:.2f}x the throughput"))
-        exported = state.triton_export
-        if exported is not None:
-            parts.append(Text(f"Triton repository: {display_path(exported.model_dir)}", style="bold"))
-        if sweep is not None:
-            parts.append(sweep_table(sweep))
-            rec = state.batching_recommendation
-            if rec:
-                parts.append(Text(f"recommended: max batch {rec['max_batch']}, queue delay "
-                                  f"{rec['max_delay_ms']:g} ms — {rec['reason']}"))
-            if sweep.points:
-                p = sweep.points[0]
-                parts.append(Text(wiring.right_sizing_hint(p.run_metrics, p.batch), style="italic"))
+        parts = result_parts(state, lambda model: variant_name(self.session, model), kind)
         if parts:
-            from rich.console import Group
-
             self.query_one("#bt-text", Static).update(Group(*parts))

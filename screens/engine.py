@@ -1,4 +1,4 @@
-"""Engine: build an ONNX Runtime optimized model, an AOTInductor package or a TensorRT engine.
+"""Engine: build an ONNX Runtime optimized model, an AOTInductor package, a TensorRT engine or an OpenVINO IR.
 
 Choose the source variant, backend, precision, device and batch profile, then
 Build (b). The build runs in a thread worker through the :class:`TaskPanel`
@@ -30,6 +30,7 @@ from workbench.wiring import engine as wiring
 from workbench.wiring.results import BackendReport, EngineBuilt
 
 BUILD_TASK = "engine build"
+FRONTENDS = [("ONNX export", "onnx"), ("PyTorch model", "pytorch")]
 STATUS_TASK = "engine backends"
 
 
@@ -85,7 +86,7 @@ class EngineScreen(WorkbenchScreen):
     CSS_PATH = "engine.tcss"
 
     BINDINGS = [
-        Binding("b", "build", "Build", tooltip="build an engine: ORT optimized, AOTInductor or TensorRT"),
+        Binding("b", "build", "Build", tooltip="build an engine: ORT optimized, AOTInductor, TensorRT or OpenVINO"),
         Binding("x", "cancel", "Cancel build"),
     ]
 
@@ -104,12 +105,20 @@ class EngineScreen(WorkbenchScreen):
                 for ident, value, name in (("en-min", "1", "min batch"), ("en-opt", "8", "opt batch"),
                                            ("en-max", "32", "max batch")):
                     yield NumberField(value, name=name, minimum=1, id=ident, classes="en-num")
-            with Horizontal(classes="en-row"):
-                yield Label("TRT workspace MB", classes="en-label")
-                yield NumberField("1024", name="TRT workspace MB", minimum=16, id="en-wsmb", classes="en-num")
+            with Horizontal(classes="en-row", id="en-options"):
+                with Horizontal(id="en-trt", classes="en-group"):   # TensorRT only
+                    yield Label("TRT workspace MB", classes="en-label")
+                    yield NumberField("1024", name="TRT workspace MB", minimum=16, id="en-wsmb", classes="en-num")
+                    yield Checkbox("2:4 sparse", id="en-sparse", compact=True)
+                with Horizontal(id="en-ov", classes="en-group"):    # OpenVINO only
+                    yield Label("Frontend", classes="en-label")
+                    yield Select(FRONTENDS, value="onnx", allow_blank=False, compact=True, id="en-frontend",
+                                 tooltip="convert the ONNX export, or the PyTorch model itself (convert_model)")
+                    yield Checkbox("accuracy control", id="en-acc", compact=True,
+                                   tooltip="INT8 with NNCF accuracy control: layers costing over 1 point stay "
+                                           "float (needs labels)")
                 yield Label("Timeout s", classes="en-label")
                 yield NumberField("900", name="timeout", minimum=1, id="en-timeout", classes="en-num")
-                yield Checkbox("2:4 sparse", id="en-sparse", compact=True)
                 yield Button("Build", id="en-build", variant="primary", compact=True, tooltip="build the engine (b)")
             yield FieldErrors(id="en-errors")
             yield Static(self._avail_text()[1], id="en-avail", markup=False)
@@ -143,12 +152,48 @@ class EngineScreen(WorkbenchScreen):
 
     def _refresh_avail(self) -> None:
         ok, text = self._avail_text()
+        backend = self._value("en-backend")
+        if backend == "openvino":
+            text += "".join(f"\n  • {why}" for on, why in self._ov_options().values() if not on)
         self.query_one("#en-avail", Static).update(text)
         self.query_one("#en-avail", Static).set_class(not ok, "-missing")
         self.query_one("#en-build", Button).disabled = not ok or self._panel().running
-        # the workspace size is TensorRT's only: not checked (nor editable) for the other backends
-        self.query_one("#en-wsmb", NumberField).disabled = self._value("en-backend") != "tensorrt"
+        # each backend's own options are shown (and checked) only when it is chosen: the TensorRT
+        # workspace is not validated for AOTInductor
+        self.query_one("#en-trt").display = backend == "tensorrt"
+        self.query_one("#en-wsmb", NumberField).disabled = backend != "tensorrt"
+        self.query_one("#en-ov").display = backend == "openvino"
+        if backend == "openvino":
+            opts = self._ov_options()
+            self.query_one("#en-frontend", Select).disabled = not opts["frontend"][0]
+            if not opts["frontend"][0]:
+                with self.prevent(Select.Changed):
+                    self.query_one("#en-frontend", Select).value = "onnx"
+            acc = self.query_one("#en-acc", Checkbox)
+            acc.disabled = not opts["accuracy"][0]
+            acc.tooltip = opts["accuracy"][1] or "INT8 with NNCF accuracy control (max drop 1 point)"
+            if acc.disabled and acc.value:
+                acc.value = False
         self.check_fields()
+
+    def _ov_options(self) -> dict[str, tuple[bool, str]]:
+        from workbench.wiring.variants import current
+
+        chosen, _ = current(self.session, BUILD_SOURCES)
+        return wiring.openvino_options(self.session, chosen is None or chosen.kind == "baseline",
+                                       str(self._value("en-precision")))
+
+    def _engine_options(self, backend: str) -> dict[str, Any]:
+        """The chosen backend's own options (openvino: frontend, accuracy control), as the CLI passes them."""
+        if backend != "openvino":
+            return {}
+        opts: dict[str, Any] = {}
+        if self.query_one("#en-frontend", Select).value == "pytorch" and self._ov_options()["frontend"][0]:
+            opts["frontend"] = "pytorch"
+        acc = self.query_one("#en-acc", Checkbox)
+        if acc.value and not acc.disabled:
+            opts["accuracy_control"] = True
+        return opts
 
     def _card(self) -> Any:
         last = self.session.model_state.engine_card
@@ -175,6 +220,7 @@ class EngineScreen(WorkbenchScreen):
 
     def on_variant_selected(self, message: VariantSelected) -> None:
         self.query_one(VariantPicker).sync()
+        self._refresh_avail()   # the PyTorch frontend is offered only from the baseline
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "en-build":
@@ -188,24 +234,30 @@ class EngineScreen(WorkbenchScreen):
     def action_build(self) -> None:
         s = self.session
         ok, text = self._avail_text()
-        if not ok:  # say why (TensorRT missing, wrong model format, still checking), never nothing
-            self.app.notify(" ".join(line.strip(" •") for line in text.splitlines()), title="Cannot build",
-                            severity="warning")
+        if not ok:  # say why (TensorRT missing, wrong model format, still checking) and what works, never nothing
+            info = s.model_info
+            why = wiring.cannot_build_text(s.backends, self._value("en-backend"), self._value("en-device"),
+                                           info.format if info else None)
+            self._log(f"cannot build: {why}")
+            self.app.notify(why, title="Cannot build", severity="warning")
             return
         if self._panel().running:
             self.app.notify("A build is already running: wait or cancel it (x).", severity="warning")
             return
         try:
             problems = self.check_fields()
-            if problems:
-                raise ValueError(problems[0])
+            if problems:   # already said inline under the form: point at the first field, no toast
+                bad = next(f for f in self.query(NumberField) if not f.disabled and f.problem())
+                bad.focus()
+                return
             profile = (self._int("en-min"), self._int("en-opt"), self._int("en-max"))
             if not profile[0] <= profile[1] <= profile[2]:
                 raise ValueError("batch profile needs min <= opt <= max")
             wsmb = self.query_one("#en-wsmb", NumberField)
             opts = wiring.build_options(device=self._value("en-device"), sparse=self.query_one("#en-sparse", Checkbox).value,
                                 **({} if wsmb.disabled else {"workspace_mb": self._int("en-wsmb")}),
-                                timeout_s=float(self._int("en-timeout")), trust_pickle=s.trust_pickle)
+                                timeout_s=float(self._int("en-timeout")), trust_pickle=s.trust_pickle,
+                                engine_options=self._engine_options(self._value("en-backend")))
         except ValueError as exc:
             self.app.notify(str(exc), severity="error")
             return
@@ -215,8 +267,12 @@ class EngineScreen(WorkbenchScreen):
         chosen, _ = current(s, BUILD_SOURCES)
         source = chosen.id if chosen is not None and chosen.kind != "baseline" else None
         self.query_one("#en-log", RichLog).clear()
+        s.model_state.engine_card = None   # the card is of the build under way from now on
+        self.query_one("#en-card", Static).update(Text(f"Building {backend} {precision}…", style="italic"))
+        extra = "".join(f", {k.replace('_', ' ')} {v}" if v is not True else f", {k.replace('_', ' ')}"
+                        for k, v in opts.engine_options.items())
         self._log(f"build {backend} {precision} on {opts.device}, batch {profile[0]}/{profile[1]}/{profile[2]}, "
-                  f"from {'the baseline' if source is None else source[:8]}")
+                  f"from {'the baseline' if source is None else source[:8]}{extra}")
         self._panel().start(BUILD_TASK, wiring.build, s.model_path, backend, precision, variant=source,
                             data=s.data_path, workspace=s.workspace, profile=profile, options=opts)
         self._refresh_avail()
@@ -242,10 +298,12 @@ class EngineScreen(WorkbenchScreen):
             case None if message.task == STATUS_TASK:
                 self.session.backends = wiring.failed_probe(message.error or "cancelled")
             case None if message.cancelled:
+                self.session.model_state.engine_card = None
                 self._log("cancelled: no engine was written")
                 self.query_one("#en-card", Static).update(Text("Build cancelled: no engine was written.",
                                                                style="italic"))
             case None:
+                self.session.model_state.engine_card = None
                 self._log(f"failed: {message.error}")
                 self.query_one("#en-card", Static).update(Text(f"Build failed: {message.error}", style="bold red"))
         self._refresh_avail()

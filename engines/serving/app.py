@@ -3,7 +3,8 @@
 ``GET /ping`` answers 200 while the model is loaded and the batcher runs (503
 once shutting down); ``POST /invocations`` takes a JSON or NPY body and
 answers predictions (JSON by default, NPY on ``Accept: application/x-npy``).
-``GET /stats`` shows the batcher's counters (batch sizes actually run) and
+``GET /stats`` shows the batcher's counters (batch sizes actually run) and the
+recent requests' p50/p99 latency, and
 ``GET /metadata`` the model's inputs and outputs.
 
 Limits, each answered with a status and a one-line JSON ``{"error": ...}``:
@@ -30,6 +31,7 @@ from typing import Any, AsyncIterator
 
 from engines.errors import WorkbenchError
 from engines.serving.batcher import DynamicBatcher, QueueFull, ShuttingDown, TooManyRows, check_options
+from engines.serving.latency import RecentLatencies
 from engines.serving.codecs import ACCEPTED_TYPES, JSON, NPY, RequestError, decode, encode, media_type
 from engines.serving.offload import Offload
 
@@ -64,6 +66,11 @@ class ServingState:
         self.draining = False
         self.offload = Offload()
         self.large = asyncio.Semaphore(large_slots)   # large bodies read and held at once
+        self.latency = RecentLatencies()               # answered requests, arrival to answer
+
+    def stats(self) -> dict:
+        """The batcher's counters and the recent requests' latency (``latency_ms``: p50, p99, window)."""
+        return {**self.batcher.stats(), "latency_ms": self.latency.summary()}
 
     def drain(self) -> None:
         """Stopping: /ping answers 503 from now on; requests already received still run."""
@@ -154,6 +161,7 @@ def create_app(runner: Any, *, max_batch: int = 32, max_delay_ms: float = 5.0, m
         return JSONResponse({"status": "ok", "model": state.model_name})
 
     async def invocations(request: Any) -> Any:
+        arrived = time.perf_counter()
         state.batcher.trimmer.touch()   # bodies that never reach the model (malformed, too large) count too
         try:
             feeds = await _feeds(state, request)
@@ -172,11 +180,12 @@ def create_app(runner: Any, *, max_batch: int = 32, max_delay_ms: float = 5.0, m
         except Exception as exc:  # the model failed on valid-looking input: say so, stay up
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             return _error(500, f"inference failed: {first}")
+        state.latency.add((time.perf_counter() - arrived) * 1000.0)
         return Response(payload, media_type=ctype)
 
     async def stats(request: Any) -> Any:
         return JSONResponse({"model": state.model_name, "uptime_s": round(time.time() - state.started, 1),
-                             **state.batcher.stats()})
+                             **state.stats()})
 
     async def metadata(request: Any) -> Any:
         def spec(s: Any) -> dict:

@@ -12,8 +12,10 @@ import pytest
 from rich.console import Console
 from textual import events
 from textual.widgets import Input, Static
+from textual_plotext import PlotextPlot
 
 from screens.batching import BatchingScreen
+from screens.widgets.fields import FieldErrors
 from screens.widgets.task_panel import TaskPanel
 from tests.functional.notifications import record_notifications
 from tests.perf_fixtures import tiny_onnx
@@ -73,6 +75,7 @@ async def test_start_serve_and_stop_the_server(digits, samples_dir):
                 break
         status = plain(screen.query_one("#bt-server", Static))
         assert "Live: requests 1 · mean batch" in status and "queue depth 0" in status
+        assert "· p99 " in status and " ms (last 1) ·" in status   # the answered request's latency
         from workbench.wiring.batching import curl_example
 
         example = curl_example(srv)                             # the example request shown, run as shown
@@ -105,6 +108,14 @@ async def test_sweep_recommends_and_triton_export_uses_it(digits):
         chosen = next(p for p in sweep.points if p.batch == rec["max_batch"])
         assert chosen.throughput_ips >= 0.95 * best            # within 5 % of the best, the smallest such
         assert all(p.throughput_ips < 0.95 * best for p in sweep.points if p.batch < rec["max_batch"])
+        chart = screen.query_one("#bt-plot", PlotextPlot).plt.build()   # drawn: items/s and p99 vs batch
+        assert "items/s and p99 vs batch" in chart and "batch size" in chart and "p99 ms" in chart
+        # the fields keep what was typed until the recommendation is asked for (a)
+        assert screen.query_one("#bt-max-batch", Input).value == "8"
+        assert screen.query_one("#bt-delay", Input).value == "5"
+        assert "Press a to put it in the fields" in plain(screen.query_one("#bt-text", Static), width=300)
+        await pilot.press("a")
+        await pilot.pause()
         assert screen.query_one("#bt-max-batch", Input).value == str(rec["max_batch"])
         assert screen.query_one("#bt-delay", Input).value == f"{rec['max_delay_ms']:g}"
         await pilot.press("t")
@@ -129,25 +140,51 @@ async def test_compare_on_and_off_draws_both_curves(digits):
             assert all(r["ok"] == 40 and r["errors"] == {} for r in result[key])
         assert result["stats_off"]["batch_sizes"] == {"1": 80}
         assert result["stats_on"]["requests"] == 80
-        text = plain(screen.query_one("#bt-text", Static))
-        assert "batching on vs off" in text and "at concurrency 4" in text and "off p99" in text
+        gain = result["batch_gain"]          # the model's own gain, timed before the comparison (no sweep yet)
+        assert gain["from"] == 1 and gain["to"] == 32 and len(gain["interval"]) == 2
+        text = " ".join(plain(screen.query_one("#bt-text", Static), width=300).split())
+        assert "on vs off" in text and "at concurrency 4, batching gives" in text and "off p99" in text
+        assert f"this model's throughput grows" in text and "from batch 1 to 32 on this CPU" in text
+        chart = screen.query_one("#bt-plot", PlotextPlot).plt.build()
+        assert "p99 latency vs throughput" in chart and "batching on" in chart
 
 
-async def test_bad_settings_are_refused_with_a_message(digits):
+async def test_bad_settings_are_refused_inline(digits):
     app = make_app(str(digits))
     seen = record_notifications(app)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_batching(app, pilot)
-        screen.query_one("#bt-levels", Input).value = "1,x"
+        levels = screen.query_one("#bt-levels", Input)
+        levels.focus()
+        levels.value = ""
+        await pilot.press("1", ",", "x", "8", "q")      # only digits, commas and spaces are taken
+        assert levels.value == "1,8"
+        batch = screen.query_one("#bt-max-batch", Input)
+        batch.focus()
+        batch.value = ""
+        await pilot.press("a", "4")
+        assert batch.value == "4"
+        levels.value = "1,,900"
+        await pilot.pause()
+        errors = plain(screen.query_one(FieldErrors), width=300)
+        assert "levels must each be between 1 and 512" in errors     # said under the form as it is typed
+        screen.set_focus(None)
         await pilot.press("c")
         await pilot.pause()
         assert not screen.query_one("#bt-task", TaskPanel).running
-        assert any("levels must be whole numbers" in n for n in seen)
+        assert app.focused is levels and not seen                    # pointed at the field, no toast
+        levels.value = "1,8"
+        screen.query_one("#bt-delay", Input).value = ""
+        await pilot.pause()
+        assert "delay ms must be a number" in plain(screen.query_one(FieldErrors), width=300)
+        screen.query_one("#bt-delay", Input).value = "5"
         screen.query_one("#bt-model", Input).value = "nope.onnx"
+        await pilot.pause()
+        screen.set_focus(None)
         await pilot.press("w")
         await pilot.pause()
         assert not screen.query_one("#bt-task", TaskPanel).running
-        assert any("not an .onnx or .tflite file" in n for n in seen)
+        assert any("not an .onnx or .tflite file" in n for n in seen)   # a path is checked when it is used
 
 
 async def test_keys_are_handled_while_a_sweep_runs(digits, tmp_path):

@@ -27,6 +27,7 @@ def _cpu_only_status(task=None):
         "aoti": Availability(True, "torch (CPU); C++ compiler g++ found; needs a PyTorch model (.pt/.pt2)"),
         "aoti-cuda": Availability(False, "AOTInductor for CUDA needs an NVIDIA GPU and a CUDA build of PyTorch"),
         "tensorrt": Availability(False, "TensorRT cannot be used here", tuple(trt["missing"])),
+        "openvino": Availability(True, "openvino (CPU), nncf for int8"),
     })
 
 
@@ -35,7 +36,7 @@ def _pinned_probe(monkeypatch):
     monkeypatch.setattr("workbench.wiring.engine.probe_backends", _cpu_only_status)
 
 
-def _engine_screen(backend: str | None = None):
+def _engine_screen(backend: str | None = None, precision: str | None = None):
     async def run_before(pilot) -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
@@ -44,6 +45,9 @@ def _engine_screen(backend: str | None = None):
         await pilot.pause()
         if backend:
             pilot.app.screen.query_one("#en-backend", Select).value = backend
+        await pilot.pause()
+        if precision:
+            pilot.app.screen.query_one("#en-precision", Select).value = precision
         await pilot.pause()
         await pilot.pause()
 
@@ -64,3 +68,12 @@ def test_engine_screen_tensorrt_missing(snap_compare, size, samples_dir):
         pytest.skip("sample models not built")
     app = make_app(str(samples_dir / "digits_cnn.onnx"))
     assert snap_compare(app, terminal_size=size, run_before=_engine_screen("tensorrt"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_engine_screen_openvino_pytorch_int8(snap_compare, size, samples_dir):
+    """OpenVINO on a PyTorch model at int8: the frontend choice and accuracy control (the sample has labels)."""
+    if not (samples_dir / "digits_cnn.pt").is_file():
+        pytest.skip("sample models not built")
+    app = make_app(str(samples_dir / "digits_cnn.pt"))
+    assert snap_compare(app, terminal_size=size, run_before=_engine_screen("openvino", "int8"))
