@@ -263,5 +263,5 @@ def _detail(row: dict[str, Any]) -> str:
         if row.get("p50_ms") is not None:
             parts.append(f"p50/p99 {row['p50_ms']:.3f}/{row['p99_ms']:.3f} ms")
         if row.get("top1_agreement") is not None:
-            parts.append(f"agree {100 * row['top1_agreement']:.1f} %")
+            parts.append(f"agree {100 * row['top1_agreement']:.1f}%")
     return " · ".join(parts)

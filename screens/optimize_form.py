@@ -46,8 +46,10 @@ class AmountsField(NumberField):
         return self.value.replace("%", "")
 
 
-def _row(label: str, *widgets: Any, id: str) -> Horizontal:
-    return Horizontal(Label(label, classes="opt-label"), *widgets, id=id, classes="opt-row")
+def _row(label: str, *widgets: Any, id: str, tip: str | None = None) -> Horizontal:
+    row = Horizontal(Label(label, classes="opt-label"), *widgets, id=id, classes="opt-row")
+    row.tooltip = tip
+    return row
 
 
 def compose_controls(fmt: str | None) -> ComposeResult:
@@ -67,17 +69,23 @@ def compose_controls(fmt: str | None) -> ComposeResult:
     yield _row("samples", NumberField("128", name="calibration samples", minimum=1, id="calib-samples"),
                id="row-samples")
     yield _row("QAT", NumberField("2", name="QAT epochs", minimum=1, maximum=100, id="qat-epochs"),
-               Label(" epochs"), id="row-qat")
+               Label(" epochs"), id="row-qat",
+               tip="quantization-aware fine-tune epochs (needs labelled data); then the same ORT QDQ as INT8 static")
     yield Label("Pruning", classes="opt-title")
     yield PercentSlider(0, id="prune")
     yield _row("mode", Select(wiring.prune_modes(), value="structured", allow_blank=False, id="prune-mode",
                               compact=True), id="row-prune-mode")
     yield _row("schedule", Select(SCHEDULES, value="one-shot", allow_blank=False, id="schedule", compact=True),
-               id="row-schedule")
+               id="row-schedule", tip="structured pruning: one-shot (prune, then recover), iterative or "
+                                      "regularized; the curve (c) uses it too")
     yield _row("steps", NumberField("3", name="prune steps", minimum=1, maximum=20, id="prune-steps"),
-               Label(" prune+recover"), id="row-steps")
+               Label(" rounds"), id="row-steps",
+               tip="iterative: prune in N rounds (importance re-ranked each time), the recovery epochs shared "
+                   "between them")
     yield _row("reg", NumberField("2", name="regularized epochs", minimum=0, maximum=100, id="reg-epochs"),
-               Label(" epochs first"), id="row-reg")
+               Label(" epochs"), id="row-reg",
+               tip="regularized: epochs of group-sparsity training before the one prune (extra training), then "
+                   "the recovery epochs")
     yield _row("recover", NumberField("0", name="recovery epochs", minimum=0, maximum=100, id="recover"),
                Label(" epochs"), id="row-recover")
     yield Button("Apply", id="apply", variant="primary", compact=True)

@@ -12,8 +12,10 @@ from typing import Any
 
 from textual_plotext import PlotextPlot
 
-LEGEND = ("● accuracy % (left axis) · ■ speedup × (right axis, bar = 95% interval, all points timed side by "
-          "side with the baseline) · ▲ largest amount within max drop")
+LEGEND = "● accuracy % (left) · ■ speedup × (right), bar = its 95% interval · ▲ largest amount within max drop"
+TOOLTIP = ("Every point is a pruned variant (channels removed, then the recovery epochs), measured like any "
+           "variant; all points are timed side by side with the baseline in one interleaved run, so each speedup "
+           "has its 95% interval from the same rounds.")
 SPEED_ONLY = "no labels in the data: no accuracy, so the curve shows speed only"
 
 
@@ -29,6 +31,7 @@ class CurveChart(PlotextPlot):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.curve: Any = None
+        self.tooltip = TOOLTIP
 
     def set_curve(self, curve: Any) -> None:
         self.curve = curve
@@ -48,7 +51,7 @@ class CurveChart(PlotextPlot):
         plt.clear_figure()
         ok = [p for p in (self.curve.points if self.curve is not None else []) if p.status == "ok"]
         if not ok:
-            plt.title("pruning curve: accuracy and speedup against the amount pruned")
+            plt.title("pruning curve: accuracy and speedup")
             plt.text("no stored curve for these settings: press c to run one", 0.5, 0.5, alignment="center")
             plt.xlim(0, 1)
             plt.ylim(0, 1)
@@ -59,8 +62,7 @@ class CurveChart(PlotextPlot):
         speeds = [(x, p) for x, p in zip(xs, ok) if p.speedup is not None]
         side = "left" if self.speed_only else "right"
         acc = [100.0 * (p.quality or 0.0) for p in ok]
-        plt.title("speedup × vs amount pruned (" + SPEED_ONLY + ")" if self.speed_only else
-                  "accuracy % (left) and speedup × (right) vs amount pruned")
+        plt.title("speedup × (no labels: no accuracy)" if self.speed_only else "accuracy % (left), speedup × (right)")
         # drawn bars, then lines, then marks, so no line covers a mark
         for x, p in speeds:
             if p.speedup_interval and p.speedup_interval[1] > p.speedup_interval[0]:

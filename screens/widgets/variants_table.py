@@ -122,7 +122,7 @@ class VariantsTable(DataTable):
         if key in ("name", "short"):
             return Text(r.get(key) or r["name"], style="bold" if r["kind"] == "baseline" else "")
         if r["status"] != "ok":
-            return Text("failed", style="red") if key == "status" else ""
+            return Text("failed", style="red") if key in ("status", "speed_narrow") else ""
         if key in ("speedup", "speed_narrow"):
             return speed_text(r, compact=key == "speed_narrow")
         if key == "accuracy":
