@@ -1,53 +1,57 @@
 """Optimize: pick a quantization mode and a pruning amount, Apply, and see what it did, measured.
 
-Controls on the left (mode selector, INT8 format/types/granularity,
-calibration, a pruning slider 0-95 % with its mode and recovery epochs,
-auto-tune limits); on the right the task progress, a note line (which
-hardware a mode helps; why INT8 is slower than FP32 on this CPU when it is),
-and tabs with the variants table and the Pareto charts. Apply is debounced
-and runs as one exclusive, cancellable worker; nothing here touches models.
+Controls on the left (``screens/optimize_form.py``: mode, INT8 options, QAT epochs, the pruning slider with
+its mode, schedule and recovery epochs, auto-tune limits); on the right the task progress, a note line
+(which hardware a mode helps; why INT8 is slower than FP32 on this CPU when it is) and four tabs: the
+variants table, quality against speed, quality against size, and the pruning curve. Clicking or
+highlighting a row makes it the current variant of every area. Apply is debounced; Apply, Auto-tune,
+Re-time and the curve each run as one cancellable worker; nothing here touches models.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static, TabbedContent, TabPane
+from textual.widgets import Button, DataTable, Input, Select, Static, TabbedContent, TabPane
 
+from screens import optimize_form as form_ui
 from screens.base import WorkbenchScreen
+from screens.optimize_curve import CURVE_TASK, CurveTab
+from screens.confirm_dialog import ConfirmDialog
+from screens.widgets.pareto_chart import LEGEND as CHART_LEGEND
 from screens.widgets.pareto_chart import ParetoChart
-from screens.widgets.percent_slider import PercentSlider
 from screens.widgets.task_panel import TaskPanel
+from screens.widgets.variants_table import LEGEND as TABLE_LEGEND
 from screens.widgets.variants_table import VariantsTable
-from workbench.wiring import optimize as wiring
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
+from workbench.wiring import optimize as wiring
 
 TASK = "optimize"
 DEBOUNCE_S = 0.25
-INT8_ONLY = ("#row-format", "#row-types", "#per-channel")
-CALIBRATED = ("#row-calibration", "#row-samples")
+NARROW = 100   # terminal columns below which the controls column is narrower and the table compact
 
 
-def _row(label: str, *widgets: Any, id: str) -> Horizontal:
-    return Horizontal(Label(label, classes="opt-label"), *widgets, id=id, classes="opt-row")
-
-
-class OptimizeScreen(WorkbenchScreen):
+class OptimizeScreen(CurveTab, WorkbenchScreen):
     AREA = "optimize"
     CSS_PATH = "optimize.tcss"
     BINDINGS = [
         Binding("a", "apply", "Apply", tooltip="apply the chosen quantization and pruning, making a variant"),
-        Binding("t", "tune", "Auto-tune", tooltip="tune quantization and pruning within the accuracy budget"),
-        Binding("x", "cancel", "Cancel"),
+        Binding("t", "tune", "Tune", tooltip="auto-tune quantization and pruning within the accuracy budget"),
+        Binding("x", "cancel", "Cancel", tooltip="cancel the running task (apply, tune, re-time or curve)"),
         Binding("r", "retime", "Re-time", tooltip="re-time the selected variant (or every stale one when the "
                 "baseline is selected) interleaved with the baseline, in one run"),
-        Binding("v", "show_tab('tab-variants')", "Variants", show=False),
-        Binding("p", "show_tab('tab-latency')", "Pareto"),
-        Binding("z", "show_tab('tab-size')", "Size chart", tooltip="quality against size on disk"),
+        Binding("v", "show_tab('tab-variants')", "Variants", show=False, tooltip="Variants: the table of every variant, the highlighted one current everywhere"),
+        Binding("p", "show_tab('tab-latency')", "Speed chart",
+                tooltip="quality against p50 latency: the Pareto front, each point named"),
+        Binding("z", "show_tab('tab-size')", "Size chart",
+                tooltip="quality against size on disk: the Pareto front, each point named"),
+        Binding("c", "curve", "Curve", tooltip="the pruning curve (accuracy and speedup against the amount): "
+                "shows the stored one, or runs it (cancellable) with the Pruning form's schedule and recovery"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -61,49 +65,25 @@ class OptimizeScreen(WorkbenchScreen):
         if info is None:
             yield Static("No model loaded — press o to open one", classes="placeholder")
             return
-        modes = wiring.quant_modes(info.format)
-        first = wiring.default_mode(info.format)
         with Horizontal(id="opt"):
             with VerticalScroll(id="opt-controls"):
-                yield Label("Quantization", classes="opt-title")
-                yield Select(modes, value=first, allow_blank=False, id="quant", compact=True)
-                yield Static(wiring.mode_hint(first), id="mode-hint")
-                yield _row("format", Select([("QDQ", "qdq"), ("QOperator", "qoperator")], value="qdq",
-                                            allow_blank=False, id="format", compact=True), id="row-format")
-                yield _row("act/wt", Select([("U8", "u8"), ("S8", "s8")], value="u8", allow_blank=False, id="act",
-                                            compact=True),
-                           Select([("S8", "s8"), ("U8", "u8")], value="s8", allow_blank=False, id="weights",
-                                  compact=True), id="row-types")
-                yield Checkbox("per-channel weights", True, id="per-channel", compact=True)
-                yield _row("calib", Select([("MinMax", "minmax"), ("Entropy", "entropy"),
-                                            ("Percentile", "percentile")], value="minmax", allow_blank=False,
-                                           id="calibration", compact=True), id="row-calibration")
-                yield _row("samples", Input("128", type="integer", id="calib-samples", compact=True), id="row-samples")
-                yield Label("Pruning", classes="opt-title")
-                yield PercentSlider(0, id="prune")
-                yield _row("mode", Select(wiring.prune_modes(), value="structured", allow_blank=False,
-                                          id="prune-mode", compact=True), id="row-prune-mode")
-                yield _row("recover", Input("0", type="integer", id="recover", compact=True), Label(" epochs"),
-                           id="row-recover")
-                yield Button("Apply", id="apply", variant="primary", compact=True)
-                yield Label("Auto-tune", classes="opt-title")
-                yield _row("max drop", Input("1", type="number", id="max-drop", compact=True), Label(" pts"),
-                           id="row-max-drop")
-                yield _row("budget", Input("120", type="integer", id="budget", compact=True), Label(" s"),
-                           id="row-budget")
-                yield Button("Auto-tune", id="tune", compact=True)
+                yield from form_ui.compose_controls(info.format)
             with Vertical(id="opt-results"):
                 yield TaskPanel("Ready: choose a recipe and Apply (a)", id="opt-task")
                 yield Static(wiring.cpu_line(), id="opt-note", markup=False)
                 with TabbedContent(id="opt-tabs", initial="tab-variants"):
                     with TabPane("Variants", id="tab-variants"):
                         yield VariantsTable(id="variants")
-                        yield Static("★ Pareto front: quality/latency · ☆ quality/size only · ⚠ see the note",
-                                     id="opt-legend", markup=False)
-                    with TabPane("Pareto: latency", id="tab-latency"):
+                        yield Static("", id="opt-detail", markup=False)
+                        yield Static(TABLE_LEGEND, id="opt-legend", classes="opt-legend", markup=False)
+                    with TabPane("Quality/speed", id="tab-latency"):
                         yield ParetoChart("latency", id="chart-latency")
-                    with TabPane("Pareto: size", id="tab-size"):
+                        yield Static(CHART_LEGEND, classes="opt-legend", markup=False)
+                    with TabPane("Quality/size", id="tab-size"):
                         yield ParetoChart("size", id="chart-size")
+                        yield Static(CHART_LEGEND, classes="opt-legend", markup=False)
+                    with TabPane("Curve", id="tab-curve"):
+                        yield from self.compose_curve_tab()
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._after_compose)
@@ -115,43 +95,44 @@ class OptimizeScreen(WorkbenchScreen):
     def _after_compose(self) -> None:
         if self.session.model_info is None:
             return
-        self._sync_controls()
+        self.set_class(self.app.size.width < NARROW, "-narrow")
+        form_ui.sync_controls(self)
         self.refresh_results()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW, "-narrow")
 
     # -- form --------------------------------------------------------------
     def _value(self, selector: str, default: Any = None) -> Any:
-        try:
-            widget = self.query_one(selector)
-        except Exception:
-            return default
-        return getattr(widget, "value", default)
+        return form_ui.value(self, selector, default)
 
     def form(self) -> dict[str, Any]:
-        return {"quant": self._value("#quant", "none"), "format": self._value("#format", "qdq"),
-                "act": self._value("#act", "u8"), "weights": self._value("#weights", "s8"),
-                "per_channel": self._value("#per-channel", True), "calibration": self._value("#calibration"),
-                "calib_samples": self._value("#calib-samples", "128") or "128",
-                "prune_pct": self._value("#prune", 0), "prune_mode": self._value("#prune-mode", "structured"),
-                "recover_epochs": self._value("#recover", "0") or "0"}
-
-    def _sync_controls(self) -> None:
-        quant = self._value("#quant", "none")
-        for sel in INT8_ONLY:
-            self.query_one(sel).display = quant == "int8-static"
-        for sel in CALIBRATED:
-            self.query_one(sel).display = quant in ("int8-static", "tflite-int8")
-        hint = self.query_one("#mode-hint", Static)
-        hint.update(wiring.mode_hint(quant))
-        hint.tooltip = wiring.mode_hint(quant)
+        return form_ui.read_form(self)
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "quant":
-            self._sync_controls()
+        if event.select.id in ("quant", "prune-mode", "schedule"):
+            form_ui.sync_controls(self)
+            self.check_fields()
+            if event.select.id == "schedule":
+                self.refresh_curve()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        super().on_input_changed(event)
+        if event.input.id in ("recover", "prune-steps", "reg-epochs"):
+            self.refresh_curve()
+
+    def _refused(self, action: str) -> bool:
+        """Inline errors for every enabled field; True (and said) when ``action``'s fields are not accepted."""
+        self.check_fields()
+        wrong = form_ui.problems(self, action)
+        if wrong:
+            self._note("; ".join(wrong) + " — fix the field (shown in red) and try again", warn=True)
+        return bool(wrong)
 
     # -- actions -----------------------------------------------------------
     def action_apply(self) -> None:
         """Debounced: a burst of presses starts one worker, after the last."""
-        if self.session.model_info is None:
+        if self.session.model_info is None or self._refused("apply"):
             return
         if self._pending is not None:
             self._pending.stop()
@@ -162,14 +143,10 @@ class OptimizeScreen(WorkbenchScreen):
         self.query_one(TaskPanel).start(TASK, wiring.apply_in_session, self.session, self.form())
 
     def action_tune(self) -> None:
-        if self.session.model_info is None:
+        if self.session.model_info is None or self._refused("tune"):
             return
-        try:
-            max_drop = float(self._value("#max-drop", "1") or 1)
-            budget = float(self._value("#budget", "120") or 120)
-        except ValueError:
-            self._note("max drop and budget must be numbers", warn=True)
-            return
+        max_drop = float(form_ui.number(self, "max-drop", 1.0))
+        budget = float(form_ui.number(self, "budget", 120))
         self.query_one(TaskPanel).start(TASK, wiring.tune_in_session, self.session, max_drop, budget)
 
     def action_retime(self) -> None:
@@ -188,19 +165,27 @@ class OptimizeScreen(WorkbenchScreen):
         self.query_one(TabbedContent).active = tab
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "apply":
-            self.action_apply()
-        elif event.button.id == "tune":
-            self.action_tune()
+        actions = {"apply": self.action_apply, "tune": self.action_tune, "curve-run": self._run_curve_now}
+        if event.button.id in actions:
+            actions[event.button.id]()
 
     # -- results -----------------------------------------------------------
     def on_task_done(self, message: TaskDone) -> None:
-        if message.task != TASK:
+        if message.task not in (TASK, CURVE_TASK):
             return
         result = message.result or {}
         if message.error:
+            if message.task == CURVE_TASK:
+                self.app.show_error(f"pruning curve: {message.error}", title="Curve refused")  # type: ignore[attr-defined]
             self._note(message.error, warn=True)
+        if result.get("kind") == "refused":
+            self._offer(result)
+            return
         self.refresh_results()
+        if result.get("kind") == "curve":
+            self.refresh_curve()
+            self.app.broadcast(VariantsChanged)  # type: ignore[attr-defined]
+            return
         vid = result.get("variant_id")
         if vid:
             notes = list(result.get("notes") or [])
@@ -212,6 +197,21 @@ class OptimizeScreen(WorkbenchScreen):
             self._select(vid)
             self.app.broadcast(VariantsChanged)  # type: ignore[attr-defined]
 
+    def _offer(self, result: dict[str, Any]) -> None:
+        """A recipe refused before any work, with a way that works: ask, and apply that instead on yes."""
+        self._note(result["error"], warn=True)
+        self.query_one(TaskPanel).set_status(f"{TASK}: refused (no work done)")
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                for key, val in result["offer"].items():
+                    self.query_one(f"#{key}", Select).value = val
+                form_ui.sync_controls(self)
+                self.action_apply()
+
+        self.app.push_screen(ConfirmDialog("Quantization-aware training refused", result["error"],
+                                           yes=f"Use {result['offer_label'].split(' (')[0]}"), answer)
+
     def on_variants_changed(self, message: VariantsChanged) -> None:
         self.refresh_results()
 
@@ -222,6 +222,7 @@ class OptimizeScreen(WorkbenchScreen):
         self.query_one(VariantsTable).set_rows(rows)
         for chart in self.query(ParetoChart):
             chart.set_points(wiring.chart_points(rows, key, chart.axis), key)
+        self.refresh_curve()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if isinstance(event.data_table, VariantsTable) and event.row_key is not None:
@@ -235,14 +236,8 @@ class OptimizeScreen(WorkbenchScreen):
         if self.session.selected_variant_id != vid:
             self.session.selected_variant_id = vid
             self.app.broadcast(lambda: VariantSelected(vid))  # type: ignore[attr-defined]   # every area follows
+        self.query_one("#opt-detail", Static).update(_detail(row))
         notes = list(row.get("notes") or [])
-        from workbench.wiring.variants import summarize
-
-        v = next((x for x in self.session.variants if x.id == vid), None)
-        if v is not None:   # the full name (the table cuts it), MACs and status
-            from workbench.formatting import human_count
-
-            notes.insert(0, f"▸ {row['name']} · {row['status']} · {human_count(summarize(self.session, v).macs, 'MACs')}")
         if row["status"] != "ok":
             notes.insert(0, f"{row['name']} failed: {row['error']}")
         notes += [n for n in self._result_notes.get(vid, []) if n not in notes]
@@ -256,3 +251,17 @@ class OptimizeScreen(WorkbenchScreen):
         note.update(("⚠ " if warn else "") + text)
         note.tooltip = text   # the full text where the line is cut short
         note.set_class(warn, "-warn")
+
+
+def _detail(row: dict[str, Any]) -> str:
+    """The highlighted variant in full: name, status, MACs, latency, agreement (what narrow tables drop)."""
+    from workbench.formatting import human_count
+
+    parts = [f"▸ {row['name']}", "ok" if row["status"] == "ok" else "failed"]
+    if row["status"] == "ok":
+        parts.append(human_count(row.get("macs"), "MACs") if row.get("macs") else "MACs n/a")
+        if row.get("p50_ms") is not None:
+            parts.append(f"p50/p99 {row['p50_ms']:.3f}/{row['p99_ms']:.3f} ms")
+        if row.get("top1_agreement") is not None:
+            parts.append(f"agree {100 * row['top1_agreement']:.1f}%")
+    return " · ".join(parts)

@@ -60,6 +60,17 @@ class PruneCurve:
         d["elapsed_s"] = round(self.elapsed_s, 2)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PruneCurve":
+        pts = []
+        for p in d.get("points") or []:
+            p = {k: v for k, v in p.items() if k in CurvePoint.__dataclass_fields__}
+            if p.get("speedup_interval") is not None:
+                p["speedup_interval"] = tuple(p["speedup_interval"])
+            pts.append(CurvePoint(**p))
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "points"}
+        return cls(points=pts, **known)
+
 
 def check_amounts(amounts: Sequence[float]) -> list[float]:
     """Sorted unique amounts, each 0..0.95 (a curve past 95 % is refused)."""
@@ -175,9 +186,14 @@ def prune_curve(ctx: Any, amounts: Sequence[float] = DEFAULT_AMOUNTS, *, recover
     chosen = pick_amount(points, max_drop) if max_drop is not None else None
     task.report(1.0, "curve done" + (f": largest amount within {max_drop:g} pts is {chosen:.0%}"
                                      if chosen is not None else ""))
-    return PruneCurve(model=ctx.model_path.name, quality_key=key, schedule=schedule, recover_epochs=recover_epochs,
-                      points=points, baseline_id=baseline.id, max_drop=max_drop, chosen=chosen, timing=timing,
-                      elapsed_s=time.perf_counter() - t0, notes=notes)
+    curve = PruneCurve(model=ctx.model_path.name, quality_key=key, schedule=schedule, recover_epochs=recover_epochs,
+                       points=points, baseline_id=baseline.id, max_drop=max_drop, chosen=chosen, timing=timing,
+                       elapsed_s=time.perf_counter() - t0, notes=notes)
+    if side_by_side:   # a whole curve (not the tuner's partial sweep): kept for the Optimize screen's chart
+        from engines.optimize.curve_store import curve_settings, save_curve
+
+        save_curve(ctx.workspace.root, curve, curve_settings(schedule, recover_epochs, steps, reg_epochs))
+    return curve
 
 
 def _side_by_side(ctx: Any, baseline: Any, ok: list[Any], points: list[CurvePoint], variants: dict[float, Any],

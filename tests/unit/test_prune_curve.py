@@ -61,6 +61,11 @@ def test_curve_sweeps_with_recovery_and_times_points_side_by_side(tmp_path):
     json.dumps(curve.to_dict())
     again = prune_curve(ctx, [0.3, 0.6], recover_epochs=1, side_by_side=False)   # points are stored variants
     assert [p.variant_id for p in again.points] == [p30.variant_id, p60.variant_id]
+    from engines.optimize.curve_store import load_curves
+
+    (settings, stored), = load_curves(ctx.workspace.root)   # the whole curve is kept, the partial one is not
+    assert settings == {"schedule": "one-shot", "recover_epochs": 1}
+    assert [p.speedup_interval for p in stored.points] == [p.speedup_interval for p in curve.points]
 
 
 def test_curve_stops_past_the_budget(tmp_path):

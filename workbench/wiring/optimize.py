@@ -80,12 +80,15 @@ def recipe_from_form(form: dict[str, Any]) -> Any:
     amount = int(form.get("prune_pct", 0)) / 100.0
     mode = form.get("prune_mode", "structured")
     prune_mode = "2:4" if mode == "2:4" and amount > 0 else (mode if amount > 0 else "none")
+    schedule = form.get("schedule", "one-shot") if prune_mode == "structured" else "one-shot"
     return Recipe(prune_mode=prune_mode, prune_amount=amount if prune_mode != "none" else 0.0,
                   recover_epochs=int(form.get("recover_epochs", 0) or 0) if prune_mode != "none" else 0,
                   quant=form.get("quant", "none"), quant_format=form.get("format", "qdq"),
                   per_channel=bool(form.get("per_channel", True)), activation_type=form.get("act", "u8"),
                   weight_type=form.get("weights", "s8"), calibration=form.get("calibration", "minmax"),
-                  calib_samples=int(form.get("calib_samples", 128) or 128))
+                  calib_samples=int(form.get("calib_samples", 128) or 128), prune_schedule=schedule,
+                  prune_steps=int(form.get("prune_steps", 3) or 3), reg_epochs=int(form.get("reg_epochs", 2) or 0),
+                  qat_epochs=int(form.get("qat_epochs", 2) or 0))
 
 
 def apply_in_session(session: "Session", form: dict[str, Any], task: Any = None) -> dict[str, Any]:
@@ -94,6 +97,18 @@ def apply_in_session(session: "Session", form: dict[str, Any], task: Any = None)
 
     recipe = recipe_from_form(form)
     ctx = get_context(session)
+    if recipe.quant == "int8-qat":   # refused before any work; without labels, the way that works is offered
+        from engines.errors import WorkbenchError
+        from engines.optimize.qat import NO_LABELS
+        from engines.optimize.qat_variant import check_qat
+
+        try:
+            check_qat(ctx, recipe)
+        except WorkbenchError as exc:
+            if str(exc) != NO_LABELS:
+                raise
+            return {"kind": "refused", "variant_id": None, "error": NO_LABELS, "offer": {"quant": "int8-static"},
+                    "offer_label": "post-training INT8 (static, calibrated on inputs alone)"}
     res = apply_recipe(ctx, recipe, task=task)
     v = res.variant
     return {"kind": "apply", "variant_id": v.id, "name": v.name, "status": v.status, "error": v.error,
@@ -139,7 +154,16 @@ def table_rows(session: "Session") -> tuple[list[dict[str, Any]], str]:
     key = quality_key(vs)
     front = pareto_ids(vs, key)
     base = ws.baseline()
-    return [variant_row(v, base, key, front, ws) for v in vs], key
+    from engines.optimize.short_name import short_name
+    from workbench.wiring.variants import _macs
+
+    rows = []
+    for v in vs:
+        row = variant_row(v, base, key, front, ws)
+        row["short"] = short_name(v.recipe, v.name, v.kind)
+        row["macs"] = _macs(session, v) if v.status == "ok" else None
+        rows.append(row)
+    return rows, key
 
 
 def chart_points(rows: list[dict[str, Any]], key: str, axis: str) -> list[dict[str, Any]]:
@@ -153,7 +177,7 @@ def chart_points(rows: list[dict[str, Any]], key: str, axis: str) -> list[dict[s
                                                     else r["cosine"])
         if x is None or q is None:
             continue
-        out.append({"name": r["name"], "x": float(x), "y": 100.0 * float(q), "id": r["id"],
+        out.append({"name": r["name"], "short": r.get("short") or r["name"], "x": float(x), "y": 100.0 * float(q), "id": r["id"],
                     "front": r["pareto_latency"] if axis == "latency" else r["pareto_size"],
                     "baseline": r["kind"] == "baseline"})
     return out

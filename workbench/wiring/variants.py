@@ -84,6 +84,8 @@ def _macs(session: "Session", v: Any) -> int | None:
         seen.add(v.id)
         if (v.metrics or {}).get("macs"):
             return int(v.metrics["macs"])
+        if (v.recipe or {}).get("prune_mode") not in (None, "none", "unstructured", "2:4"):
+            return None   # channels (or layers) removed and not recorded: not the model's MACs
         if v.kind == "baseline" or not v.parent:
             break
         try:
