@@ -127,3 +127,11 @@ def test_block_recipes_key_on_the_data_and_keep_old_keys():
     assert Recipe(prune_mode="blocks", prune_blocks=1, recover_epochs=2).prune_stage().prune_blocks == 1
     with pytest.raises(WorkbenchError, match="whole number"):
         Recipe(prune_mode="blocks", prune_blocks=-1)
+
+
+def test_the_optimize_form_offers_block_removal_from_the_registry():
+    from workbench.wiring import optimize as wiring
+
+    assert ("blocks", "blocks") in wiring.prune_modes()      # the screen's mode select lists it, unchanged
+    r = wiring.recipe_from_form({"prune_pct": 50, "prune_mode": "blocks", "recover_epochs": 1})
+    assert r.prune_mode == "blocks" and r.prune_amount == 0.5 and r.label() == "remove 50% of blocks +1ep"
