@@ -135,3 +135,10 @@ def test_the_optimize_form_offers_block_removal_from_the_registry():
     assert ("blocks", "blocks") in wiring.prune_modes()      # the screen's mode select lists it, unchanged
     r = wiring.recipe_from_form({"prune_pct": 50, "prune_mode": "blocks", "recover_epochs": 1})
     assert r.prune_mode == "blocks" and r.prune_amount == 0.5 and r.label() == "remove 50% of blocks +1ep"
+
+
+def test_variant_summaries_name_the_blocks_removed():
+    from workbench.wiring.variants import recipe_words
+
+    r = Recipe(prune_mode="blocks", prune_blocks=2, recover_epochs=3).to_dict("s", "d")
+    assert recipe_words(r, "pruned") == "remove 2 blocks + 3 recovery epochs"
