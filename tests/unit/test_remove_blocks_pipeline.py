@@ -117,3 +117,19 @@ def test_cli_block_options_that_contradict_are_refused(tmp_path, capsys):
     assert code == 2 and "choose one" in err
     code, err = _cli(["optimize", *base, "--prune-mode", "blocks"], capsys)
     assert code == 2 and "--remove-blocks N" in err
+
+
+def test_a_pickled_hf_bert_file_loses_encoder_layers_through_the_pipeline(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                                  intermediate_size=64, max_position_embeddings=32, num_labels=3)
+    torch.manual_seed(0)
+    torch.save(transformers.BertForSequenceClassification(cfg).eval(), tmp_path / "bert.pt")  # random weights
+    np.savez(tmp_path / "ids.npz", x=np.random.default_rng(0).integers(0, 100, (32, 16)).astype(np.int64))
+    ctx = open_context(tmp_path / "bert.pt", data=tmp_path / "ids.npz", trust_pickle=True,
+                       workspace=tmp_path / "ws", measure=FAST)
+    res = apply_recipe(ctx, Recipe(prune_mode="blocks", prune_blocks=2))
+    assert res.baseline.status == "ok" and res.variant.status == "ok", res.variant.error
+    removed = res.variant.extra["prune"]["blocks"]["removed"]
+    assert len(removed) == 2 and all(n.startswith("bert.encoder.layer.") for n in removed)
+    assert res.variant.metrics["paired"]["reference"] == res.baseline.id
