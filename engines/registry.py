@@ -158,6 +158,11 @@ REGISTRY: tuple[Capability, ...] = (
                (F.ONNX, *F.TORCH_FORMATS), "engines.optimize.prune:prune_24_torch",
                speeds_up="NVIDIA Ampere+ sparse tensor cores (TensorRT sparse weights)",
                meta={"onnx_entry": "engines.optimize.prune:prune_24_onnx"}),
+    Capability("blocks", "prune", "layer/block removal",
+               "removes whole residual blocks (identity shortcut) or transformer encoder layers, the least "
+               "important on your data first: fewer layers on any hardware", F.TORCH_FORMATS,
+               "engines.optimize.remove_blocks:remove_blocks", speeds_up="any hardware (fewer layers to run)",
+               check=f"{_AV}:torch"),
     # -- engine backends ----------------------------------------------------------------------------
     Capability("ort", "engine", "ORT optimized", "ONNX Runtime offline-optimized model (graph fusions saved)",
                (F.ONNX,), "engines.build.ort_optimize:optimize_onnx", precisions=("fp32", "fp16", "int8"),

@@ -302,8 +302,15 @@ def annotate_onnx_inputs(path: Any, inputs: list[TensorSpec]) -> list[TensorSpec
 def info_at_shapes(info: Any, overrides: Sequence[ShapeOverride] = (), data: np.ndarray | None = None,
                    trust_pickle: bool = False) -> Any:
     """A copy of ``info`` whose inputs are resolved (see :func:`resolve_inputs`) and whose MACs are counted
-    at those shapes (batch 1), with a note saying which shape was used."""
-    resolved = resolve_inputs(info.inputs, overrides, data)
+    at those shapes (batch 1), with a note saying which shape was used.
+
+    A pickled full module records no inputs at all: the data declares its first one (shape and dtype, named
+    by ``--input-shape`` when given, else ``input``)."""
+    inputs = list(info.inputs)
+    if not inputs and getattr(info, "format", None) == "torch_pickle" and data is not None:
+        name = next((o.name for o in overrides if o.name), None) or "input"
+        inputs = [TensorSpec(name, ("batch",) + tuple(int(d) for d in data.shape[1:]), str(data.dtype))]
+    resolved = resolve_inputs(inputs, overrides, data)
     if [s.shape for s in resolved] == [s.shape for s in info.inputs] and \
             [s.dtype for s in resolved] == [s.dtype for s in info.inputs]:
         return info

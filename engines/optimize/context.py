@@ -288,6 +288,11 @@ def check_recipe_supported(ctx: OptimizeContext, recipe: Any) -> None:
         from engines.optimize.qat_variant import check_qat
 
         check_qat(ctx, recipe)
+    if getattr(recipe, "prunes", False) and recipe.prune_mode == "blocks" and ctx.fmt not in KERAS_FORMATS + \
+            ("tflite",):  # layer/block removal: the module, a removable block and a possible count, checked now
+        from engines.optimize.remove_blocks import check_blocks
+
+        check_blocks(ctx, recipe)
     if quant in ORT_QUANT_MODES and ctx.fmt == "tflite":
         raise UnsupportedError(f"{quant} is an ONNX Runtime mode and this model is already TFLite: "
                                "open the Keras/SavedModel or ONNX source instead")

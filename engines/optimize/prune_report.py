@@ -30,7 +30,7 @@ NOTE_24 = ("2:4 semi-structured sparsity: needs sparse-capable GPU kernels (e.g.
 
 @dataclass
 class PruneReport:
-    mode: str                                   # "structured" | "unstructured" | "2:4"
+    mode: str                                   # "structured" | "unstructured" | "2:4" | "blocks"
     amount: float                               # requested fraction (channels or weights)
     framework: str                              # "torch" | "onnx"
     scope: str | None = None                    # "global" | "layer" (unstructured)
@@ -48,6 +48,7 @@ class PruneReport:
     channels_before: dict[str, int] = field(default_factory=dict)
     ignored_layers: list[str] = field(default_factory=list)
     skipped_layers: dict[str, str] = field(default_factory=dict)     # layer -> why it was left dense
+    blocks: dict[str, Any] = field(default_factory=dict)             # block removal: removable, removed, scores
     output_path: str | None = None
     elapsed_s: float = 0.0
     note: str = ""

@@ -31,7 +31,8 @@ SCHEDULES = ("one-shot", "iterative", "regularized")   # structured pruning (eng
 # Fields added after the first workspaces were written: left out of the key at their defaults, so every
 # recipe made before them keeps its workspace key (and its stored variant).
 LATER_FIELDS = {"prune_schedule": "one-shot", "prune_steps": 3, "reg_epochs": 2, "prune_reg": 1e-3,
-                "qat_epochs": 2}
+                "qat_epochs": 2, "prune_blocks": 0}
+BLOCKS = "blocks"   # layer/block removal (engines/optimize/remove_blocks.py)
 
 # Short names accepted on the command line and in the UI.
 QUANT_ALIASES = registry.aliases("quantize")
@@ -56,6 +57,7 @@ class Recipe:
     reg_epochs: int = 2                  # regularized: sparsity-regularized epochs before pruning
     prune_reg: float = 1e-3              # regularized: group regularization strength
     qat_epochs: int = 2                  # int8-qat: quantization-aware fine-tune epochs
+    prune_blocks: int = 0                # blocks: how many blocks to remove (0: prune_amount of the removable)
 
     def __post_init__(self) -> None:
         quant = QUANT_ALIASES.get(self.quant, self.quant)
@@ -73,6 +75,9 @@ class Recipe:
             raise WorkbenchError("recovery epochs must be >= 0 and calibration samples >= 1")
         if self.block_size not in (16, 32, 64, 128, 256):
             raise WorkbenchError(f"INT4 block size {self.block_size} unsupported: use 16, 32, 64, 128 or 256")
+        if int(self.prune_blocks) != self.prune_blocks or self.prune_blocks < 0:
+            raise WorkbenchError(f"the number of blocks to remove must be a whole number >= 1 (got "
+                                 f"{self.prune_blocks})")
         if not 1 <= self.prune_steps <= 20 or self.reg_epochs < 0 or self.qat_epochs < 0 or \
                 not 0 < float(self.prune_reg) <= 1:
             raise WorkbenchError("pruning steps must be 1..20, regularized and QAT epochs >= 0, and the "
@@ -81,7 +86,8 @@ class Recipe:
     # -- derived ---------------------------------------------------------
     @property
     def prunes(self) -> bool:
-        return self.prune_mode != "none" and (self.prune_mode == "2:4" or self.prune_amount > 0)
+        return self.prune_mode != "none" and (self.prune_mode == "2:4" or self.prune_amount > 0 or
+                                              (self.prune_mode == BLOCKS and self.prune_blocks > 0))
 
     @property
     def quantizes(self) -> bool:
@@ -103,8 +109,12 @@ class Recipe:
             kw.update(prune_mode="none", prune_amount=0.0, prune_scope=d.prune_scope, recover_epochs=0)
         elif self.prune_mode == "2:4":
             kw.update(prune_amount=0.5, prune_scope=d.prune_scope)
-        elif self.prune_mode == "structured":
+        elif self.prune_mode in ("structured", BLOCKS):
             kw.update(prune_scope=d.prune_scope)
+        if self.prune_mode != BLOCKS or not self.prunes:
+            kw["prune_blocks"] = d.prune_blocks
+        elif self.prune_blocks:
+            kw["prune_amount"] = 0.0      # an exact count: the fraction does not apply
         if not self.prunes or self.prune_mode != "structured" or self.prune_schedule == "one-shot":
             kw.update(prune_schedule=d.prune_schedule, prune_steps=d.prune_steps, reg_epochs=d.reg_epochs,
                       prune_reg=d.prune_reg)
@@ -131,7 +141,8 @@ class Recipe:
         return replace(Recipe(), prune_mode=self.prune_mode, prune_amount=self.prune_amount,
                        prune_scope=self.prune_scope, recover_epochs=self.recover_epochs,
                        prune_schedule=self.prune_schedule, prune_steps=self.prune_steps,
-                       reg_epochs=self.reg_epochs, prune_reg=self.prune_reg).normalized()
+                       reg_epochs=self.reg_epochs, prune_reg=self.prune_reg,
+                       prune_blocks=self.prune_blocks).normalized()
 
     def kind(self) -> str:
         if self.is_baseline:
@@ -142,7 +153,13 @@ class Recipe:
         """Short human name, e.g. ``prune structured 50% +3ep | int8 static qdq u8/s8 pc minmax``."""
         r = self.normalized()
         parts: list[str] = []
-        if r.prunes:
+        if r.prunes and r.prune_mode == BLOCKS:
+            n = r.prune_blocks
+            p = (f"remove {n} block{'s' if n > 1 else ''}" if n else
+                 f"remove {round(r.prune_amount * 100)}% of blocks") + (f" +{r.recover_epochs}ep" if r.recover_epochs
+                                                                        else "")
+            parts.append(p)
+        elif r.prunes:
             p = f"prune {r.prune_mode}" + ("" if r.prune_mode == "2:4" else f" {round(r.prune_amount * 100)}%")
             if r.prune_mode == "unstructured" and r.prune_scope == "layer":
                 p += " per-layer"
@@ -174,7 +191,8 @@ class Recipe:
             if d[name] == default:
                 del d[name]
         d["source"] = source_hash
-        uses_data = r.uses_calibration or (r.prunes and (r.recover_epochs > 0 or r.prune_schedule == "regularized"))
+        uses_data = r.uses_calibration or (r.prunes and (r.recover_epochs > 0 or r.prune_schedule == "regularized"
+                                                         or r.prune_mode == BLOCKS))  # blocks chosen on the data
         d["data"] = data_hash if uses_data else None
         return d
 

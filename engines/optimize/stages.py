@@ -23,6 +23,9 @@ from engines.tasks import TaskContext, ensure_task
 
 MODEL_ONNX = "model.onnx"
 MODEL_TFLITE = "model.tflite"
+BLOCKS_NEED_MODULE = ("layer/block removal needs the PyTorch module: {name} is {what}, whose blocks cannot be "
+                      "taken out; open the PyTorch model (.pt with its architecture) instead, or use unstructured "
+                      "pruning")
 
 
 def measure_variant(ctx: OptimizeContext, path: Path, fmt: str, task: TaskContext | None = None,
@@ -163,6 +166,8 @@ def build_pruned(ctx: OptimizeContext, recipe: Recipe, folder: Path, reference: 
         raise UnsupportedError("pruning works on PyTorch and ONNX models; Keras/TFLite models are optimized "
                                "through the TFLite converter (quantization only)")
     if ctx.fmt == "onnx":
+        if recipe.prune_mode == "blocks":
+            raise UnsupportedError(BLOCKS_NEED_MODULE.format(name=ctx.model_path.name, what="an ONNX graph"))
         if recipe.prune_mode == "structured":
             raise UnsupportedError("structured pruning needs the PyTorch model with its architecture (an ONNX graph "
                                    "cannot be re-shaped): open the .pt file, or use unstructured or 2:4 pruning")
@@ -192,6 +197,11 @@ def build_pruned(ctx: OptimizeContext, recipe: Recipe, folder: Path, reference: 
             rep, ft = run_schedule(module, example, recipe, x, y, checkpoint_dir=ckpt, task=task.sub(0.02, 0.7))
             shutil.rmtree(ckpt, ignore_errors=True)
             extra["finetune"] = {**ft, "note": note}
+        elif recipe.prune_mode == "blocks":  # whole blocks out, chosen by their measured importance on the data
+            from engines.optimize.remove_blocks import remove_blocks
+
+            rep = remove_blocks(module, example, recipe.prune_blocks, fraction=recipe.prune_amount,
+                                data=ctx.calib_x, task=sub)
         elif recipe.prune_mode == "structured":
             rep = prune.prune_structured(module, example, recipe.prune_amount, task=sub)
         elif recipe.prune_mode == "unstructured":

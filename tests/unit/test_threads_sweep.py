@@ -29,6 +29,20 @@ def test_thread_counts_follow_the_cores_for_many_core_machines():
     assert stream_plan(6, [4]) == [(4, 1)]
 
 
+@pytest.mark.parametrize("cores,points", [(16, [1, 2, 4, 8, 16]), (64, [1, 2, 4, 8, 16, 32, 64])])
+def test_the_plan_for_16_and_64_cores(monkeypatch, cores, points):
+    """No machine with many cores here: the plan the sweep would run is checked instead of timed."""
+    monkeypatch.setattr(paired, "available_cores", lambda: cores)
+    threads = parse_counts(None, "--threads-list", paired.available_cores())
+    streams = parse_counts(None, "--streams", paired.available_cores())
+    assert threads == points and streams == points          # geometric: 1, 2, 4, ... up to every core
+    plan = stream_plan(cores, streams)
+    assert plan == [(s, cores // s) for s in points] and plan[0] == (1, cores) and plan[-1] == (cores, 1)
+    assert all(s * t == cores for s, t in plan)              # every sessions x threads combination fills the cores
+    with pytest.raises(WorkbenchError, match=f"from 1 to {cores}"):
+        parse_counts(str(cores + 1), "--threads-list", cores)
+
+
 def test_default_counts_come_from_the_cpu_affinity(monkeypatch):
     monkeypatch.setattr(paired, "available_cores", lambda: 12)
     assert parse_counts(None, "--threads-list", paired.available_cores()) == [1, 2, 4, 8, 12]

@@ -25,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prune-mode", choices=[c.id for c in prune],
                    help="; ".join(f"{c.id}: {c.help}" for c in prune)
                         + "; default: structured for PyTorch models, unstructured for ONNX")
+    p.add_argument("--remove-blocks", type=int, default=0, metavar="N",
+                   help="layer/block removal (--prune-mode blocks): remove N whole residual blocks (identity "
+                        "shortcut) or transformer encoder layers, the least important on the data first "
+                        "(--prune FRACTION instead: that share of the removable blocks)")
     p.add_argument("--prune-scope", choices=["global", "layer"], default="global",
                    help="unstructured pruning: rank weights globally or per layer")
     p.add_argument("--recover-epochs", type=int, default=0, help="fine-tune epochs after pruning (PyTorch)")
@@ -58,7 +62,20 @@ def recipe_from_args(args: argparse.Namespace, fmt: str):
     from engines.optimize.context import TORCH_FORMATS
     from engines.optimize.recipes import Recipe
 
-    if args.prune_mode == "2:4":
+    from engines.errors import WorkbenchError
+
+    blocks = int(getattr(args, "remove_blocks", 0) or 0)
+    if blocks and args.prune_mode not in (None, "blocks"):
+        raise WorkbenchError(f"--remove-blocks removes whole blocks and --prune-mode {args.prune_mode} prunes "
+                             "inside them: choose one (--prune-mode blocks goes with --remove-blocks)")
+    if blocks < 0:
+        raise WorkbenchError(f"--remove-blocks {blocks}: give a number of blocks >= 1")
+    if args.prune_mode == "blocks" and not blocks and args.prune <= 0:
+        raise WorkbenchError("--prune-mode blocks needs how many: --remove-blocks N (or --prune FRACTION of the "
+                             "removable blocks)")
+    if blocks or args.prune_mode == "blocks":
+        mode = "blocks"
+    elif args.prune_mode == "2:4":
         mode = "2:4"
     elif args.prune > 0:
         mode = args.prune_mode or ("structured" if fmt in TORCH_FORMATS else "unstructured")
@@ -69,7 +86,8 @@ def recipe_from_args(args: argparse.Namespace, fmt: str):
                   quant_format=args.quant_format, per_channel=args.per_channel, activation_type=args.act,
                   weight_type=args.weights, calibration=args.calibration, calib_samples=args.calib_samples,
                   block_size=args.block_size, qat_epochs=args.qat_epochs, prune_schedule=args.prune_schedule,
-                  prune_steps=args.prune_steps, reg_epochs=args.reg_epochs, prune_reg=args.prune_reg)
+                  prune_steps=args.prune_steps, reg_epochs=args.reg_epochs, prune_reg=args.prune_reg,
+                  prune_blocks=blocks)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -102,7 +102,12 @@ def _macs(session: "Session", v: Any) -> int | None:
 
 def recipe_words(recipe: dict[str, Any], kind: str) -> str:
     parts = []
-    if recipe.get("prune_mode") not in (None, "none"):
+    if recipe.get("prune_mode") == "blocks":   # layer/block removal: a count, or a share of the removable blocks
+        n = int(recipe.get("prune_blocks") or 0)
+        parts.append((f"remove {n} block{'s' if n != 1 else ''}" if n else
+                      f"remove {float(recipe.get('prune_amount') or 0):.0%} of the removable blocks")
+                     + (f" + {recipe['recover_epochs']} recovery epochs" if recipe.get("recover_epochs") else ""))
+    elif recipe.get("prune_mode") not in (None, "none"):
         parts.append(f"prune {recipe['prune_mode']} {float(recipe.get('prune_amount') or 0):.0%}"
                      + (f" + {recipe['recover_epochs']} recovery epochs" if recipe.get("recover_epochs") else ""))
     q = recipe.get("quant")
