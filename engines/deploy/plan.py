@@ -74,7 +74,8 @@ class Plan:
         if self.estimate:
             out.append(f"estimated monthly cost: {self.estimate['summary']}")
         if self.rightsize and self.rightsize.get("line"):
-            out.append(self.rightsize["line"])
+            out.append(("right-size warning: " if self.rightsize.get("warning") else "right-size: ")
+                       + self.rightsize["line"])
         if self.cold_start:
             out.append(self.cold_start.get("line") or "cold start measured")
             if self.cold_start.get("advice"):
