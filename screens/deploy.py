@@ -307,7 +307,7 @@ class DeployScreen(WorkbenchScreen):
             from workbench.wiring.deploy import preview_lines
 
             self.state.update(prepared=r, planned_form=self.state.get("form"))
-            self._show("plan", "\n".join(["Plan (dry run, nothing created):", *preview_lines(r)]),
+            self._show("plan", "\n".join(preview_lines(r)),
                        title="Plan: dry run, nothing created")
             self._show("result", f"Package {r.package.path.name}: {r.package.size_bytes:,} bytes, sha256 "
                                  f"{r.package.sha256[:12]}; press d to deploy or l to check it locally.")
@@ -360,7 +360,8 @@ def deployed_lines(r: Any, prepared: Any = None) -> list[str]:
         lines.append(f"Replaced first: {', '.join(r.replaced)}")
     plan = getattr(prepared, "plan", None)
     if plan is not None and plan.autoscaling:
-        lines.append(plan.autoscaling["line"])
+        line = plan.autoscaling["line"]
+        lines.append(line[:1].upper() + line[1:])
     if getattr(r, "record_path", None):
         lines.append(f"Record: {r.record_path}")
     return lines

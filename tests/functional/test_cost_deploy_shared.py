@@ -104,7 +104,7 @@ async def test_deploy_uses_min_max_and_the_target_override(tiny, moto, monkeypat
                                    mode="realtime", min_capacity="2", max_capacity="6", initial_count="2")
         await run_action(pilot, screen, "plan", lambda: screen.state.get("prepared") is not None)
         plan = screen.state["plan_text"]
-        assert "autoscaling target" in plan and "req/s measured" in plan and "x 60 x 0.7 margin" in plan
+        assert "Autoscaling target" in plan and "req/s measured" in plan and "x 60 x 0.7 margin" in plan
         assert screen.state["prepared"].plan.autoscaling["value"] > 0
         screen.query_one("#dp-target_invocations", Input).value = "750"
         await pilot.click("#dp-deploy-btn")

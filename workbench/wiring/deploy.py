@@ -81,9 +81,10 @@ def preview_lines(prepared: Any) -> list[str]:
     dep_id = plan.spec.deploy_id
     checks = [s.resource["label"] for s in plan.step("check") if s.resource]
     replaces = [s.resource["label"] for s in plan.step("replace") if s.resource]
-    lines = [f"first, creating nothing: bucket {plan.spec.bucket} usable; the S3 key is free (never "
-             f"overwritten); {', '.join(checks)} not taken "
-             + ("(--replace: deleted first if they exist)" if plan.spec.replace else "(refused if taken)")]
+    lines = summary_lines(prepared)
+    lines.append(f"first, creating nothing: bucket {plan.spec.bucket} usable; the S3 key is free (never "
+                 f"overwritten); {', '.join(checks)} not taken "
+                 + ("(--replace: deleted first if they exist)" if plan.spec.replace else "(refused if taken)"))
     steps = [s for s in plan.steps if s.step not in ("check", "replace")]
     if replaces:
         lines.append(f"then --replace: delete {', '.join(replaces)} where they exist, whoever created them")
@@ -95,10 +96,25 @@ def preview_lines(prepared: Any) -> list[str]:
         else:
             line = f"{i}. {step.line()}"
         lines.append(line.replace(dep_id, "<deployment id>") if dep_id else line)
-    if plan.autoscaling:
-        lines.append(plan.autoscaling["line"])
+    return lines
+
+
+def summary_lines(prepared: Any) -> list[str]:
+    """What the plan creates and costs, first: the endpoint, its capacity, the estimate, the autoscaling target,
+    the right-size check and the warnings (the calls follow)."""
+    plan = prepared.plan
+    spec = plan.spec
+    if spec.mode == "serverless":
+        what = (f"serverless endpoint {spec.name}: {spec.memory_mb} MB, max concurrency {spec.max_concurrency}"
+                + (f", provisioned {spec.provisioned}" if spec.provisioned else ""))
+    else:
+        what = (f"real-time endpoint {spec.name}: {spec.initial_count} x {spec.instance_type}, autoscaling "
+                f"{spec.min_capacity}-{spec.max_capacity} instances")
+    lines = [f"Creates {what} in {spec.region}"]
     if plan.estimate:
         lines.append(f"Estimated: {plan.estimate['summary']}")
+    if plan.autoscaling:
+        lines.append(plan.autoscaling["line"][:1].upper() + plan.autoscaling["line"][1:])
     if plan.rightsize and plan.rightsize.get("line"):
         lines.append(("Right-size warning: " if plan.rightsize.get("warning") else "Right-size: ")
                      + plan.rightsize["line"])
