@@ -44,7 +44,7 @@ class ReplicaRate:
 
 def provenance_text(metrics: dict[str, Any] | None, measured: Any = None) -> str:
     """``2026-12-02 16:50 UTC on <cpu>, 2 threads (cpu)`` from a variant's stored ``measured`` record."""
-    prov = (metrics or {}).get("measured") or {}
+    prov = (metrics or {}).get("measured") or (getattr(measured, "extra", None) or {}).get("measured") or {}
     threads = prov.get("threads") or getattr(measured, "threads", None)
     device = prov.get("device") or getattr(measured, "device", None) or "cpu"
     when = str(prov.get("when") or "")
