@@ -131,3 +131,25 @@ async def test_deploy_uses_min_max_and_the_target_override(tiny, moto, monkeypat
         await pilot.press("y")
         await wait_until(pilot, lambda: "Teardown of" in result(screen))
     assert nothing_left(clients), leftovers(clients)
+
+
+async def test_cost_prices_the_sessions_server_run_beside_the_model_figure(tiny):
+    from tests.functional.test_cost_screen import rows
+
+    app = make_app(tiny)
+    async with app.run_test(size=(120, 40)) as pilot:
+        cost = await open_cost(pilot)
+        assert [r[2] for r in rows(cost)] == ["measured", "measured"]      # host row + serverless
+        level = {"level": 8, "ok": 400, "throughput_rps": 900.0, "rows_per_request": 1, "errors": {},
+                 "latency_ms": {"p50": 8.0, "p99": 20.0}}
+        app.session.model_state.batching_comparison = {"model": str(cost._target.path), "threads": 2,
+                                                       "on": [level], "off": [dict(level, throughput_rps=400.0)]}
+        await pilot.click("#cost-go")
+        await wait_cost(pilot, lambda: app.session.model_state.cost_report.get("served"))
+        labels = [(r[0], r[2]) for r in rows(cost)]
+        assert labels[:3] == [("c7i.xlarge", "measured"), ("c7i.xlarge", "served"), ("c7i.xlarge", "served")]
+        report = app.session.model_state.cost_report
+        assert {r["ips"] for r in report["instances"] if r["basis"] == "served"} == {900.0, 400.0}
+        # the break-even is drawn for what the server reached (batching off first: the smaller rate)
+        assert report["break_even"]["instance"][0] in {r["monthly_always_on"] for r in report["instances"]
+                                                       if r["basis"] == "served"}

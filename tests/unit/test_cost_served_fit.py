@@ -76,3 +76,18 @@ def test_cli_prints_the_warning_and_unmeasured_when_no_samples(tmp_path, capsys)
     fits = {f["instance"]: f for f in doc["instance_fit"]}
     assert fits["c7i.xlarge"]["status"] == "unmeasured" and fits["c7i.xlarge"]["fit_instance"] is None
     assert fits["ml.g5.xlarge"]["status"] == "unverified" and not fits["ml.g5.xlarge"]["verified"]
+
+
+def test_wiring_prices_and_stores_the_sessions_server_run(tmp_path):
+    from workbench.wiring.cost import compute_cost, served_for
+
+    ws, v = variant(tmp_path)
+    target = resolve_target(v.id, workspace=ws.root)
+    level = {"level": 8, "ok": 400, "throughput_rps": 900.0, "rows_per_request": 1, "errors": {},
+             "latency_ms": {"p50": 8.0, "p99": 20.0}}
+    comparison = {"model": str(target.path), "threads": 2, "on": [level], "off": [dict(level, throughput_rps=400.0)]}
+    rep = compute_cost(target, {"avg_rps": 5, "peak_rps": 50, "hours_per_day": 24}, comparison=comparison)
+    assert sorted(r["ips"] for r in rep["instances"] if r["label"] == "served") == [400.0, 900.0]
+    assert Workspace(ws.root).get(v.id).metrics["served"]["off"]["rps"] == 400.0      # found later by `workbench cost`/deploy
+    assert served_for(target, comparison).rps == 400.0 and not served_for(target, comparison).batching
+    assert served_for(target, dict(comparison, model=str(tmp_path / "other.onnx"))) is None
