@@ -24,13 +24,13 @@ from workbench.wiring.cost import break_even_sentence, gpu_vs_cpu_sentence, spot
 from screens.base import WorkbenchScreen
 from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
+from screens.widgets.traffic_inputs import TrafficInputs
 from screens.widgets.variant_picker import VariantPicker
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
 
 TASK = "cost"
 BASELINE_TASK = "baseline"
 MEMORY = [(f"{m} MB", m) for m in (1024, 2048, 3072, 4096, 5120, 6144)]
-FIELDS = (("rps", "avg req/s", "5"), ("peak", "peak req/s", "50"), ("hours", "h/day", "24"))
 FINETUNE = (("ft-hours", "fine-tune h", "", "cost-num"), ("ft-instance", "on", "g5.xlarge", "cost-inst"),
             ("ft-ckpt", "ckpt h", "1", "cost-num"), ("ft-rate", "interrupt/h", "", "cost-num"))
 
@@ -41,7 +41,7 @@ def cost_table(r: dict[str, Any]) -> Table:
     for col in ("option", "inf/s", "basis", "$/h", "$/1M", "n@pk", "$/month", "spot/mo"):
         t.add_column(col, justify="left" if col in ("option", "basis") else "right", no_wrap=True)
     for row in r["instances"]:
-        label = Text(row["label"], style="green" if row["label"] == "measured" else "yellow")
+        label = Text(row["label"], style={"measured": "green", "served": "cyan"}.get(row["label"], "yellow"))
         t.add_row(row["instance"], f"{row['ips']:,.0f}", label,
                   f"{row['usd_per_hour']:.4f}" + ("" if row["price_label"] == "verified" else "*"),
                   usd(row["cost_per_1m"]), str(row["instances_for_peak"]), usd(row["monthly_always_on"]),
@@ -70,14 +70,10 @@ class CostScreen(WorkbenchScreen):
         with VerticalScroll(id="cost"):
             yield VariantPicker(PRICED_FORMATS, label="Pricing")
             yield Static(Text(catalog, style="italic"), id="cost-target")
-            with Horizontal(id="cost-form"):
-                for ident, label, value in FIELDS:
-                    yield Label(label, classes="cost-label")
-                    yield NumberField(value, name=label, integer=False, minimum=0, id=f"cost-{ident}",
-                                      classes="cost-num")
+            yield TrafficInputs(self.session.traffic, prefix="cost")   # shared with Deploy
+            with Horizontal(id="cost-form2"):
                 yield Label("memory", classes="cost-label")
                 yield Select(MEMORY, value=2048, allow_blank=False, id="cost-memory", compact=True)
-            with Horizontal(id="cost-form2"):
                 yield Label("assume", classes="cost-label")
                 yield Input("", placeholder="INSTANCE=IPS, e.g. g4dn.xlarge=5000", id="cost-assume", compact=True)
                 yield Button("Compute", id="cost-go", compact=True, variant="primary", tooltip="recompute (r)")
@@ -110,13 +106,15 @@ class CostScreen(WorkbenchScreen):
         problems = self.check_fields()
         if problems:
             raise ValueError(problems[0])
-        vals = {ident: float(self.query_one(f"#cost-{ident}", NumberField).number() or 0) for ident, _, _ in FIELDS}
+        traffic = self.query_one(TrafficInputs).values()
         ft: dict[str, Any] = {"instance": self.query_one("#cost-ft-instance", Input).value.strip()}
         for key, ident in (("hours", "ft-hours"), ("checkpoint_h", "ft-ckpt"), ("rate", "ft-rate")):
             value = self.query_one(f"#cost-{ident}", NumberField).number()
             ft[key] = None if value is None else float(value)
-        return {"avg_rps": vals["rps"], "peak_rps": vals["peak"], "hours_per_day": vals["hours"],
-                "memory_mb": int(self.query_one("#cost-memory", Select).value),
+        realtime = (self.session.model_state.deploy_form.get("form") or {}).get("instance_type") or "ml.c5.xlarge"
+        return {"avg_rps": traffic["avg_rps"], "peak_rps": traffic["peak_rps"],
+                "hours_per_day": traffic["hours_per_day"], "content_type": traffic["content_type"],
+                "memory_mb": int(self.query_one("#cost-memory", Select).value), "realtime_instance": realtime,
                 "assumptions": self.query_one("#cost-assume", Input).value, "finetune": ft}
 
     def action_compute(self) -> None:
@@ -127,7 +125,9 @@ class CostScreen(WorkbenchScreen):
         except ValueError as exc:
             self._notes(str(exc))
             return
-        self.query_one(TaskPanel).start(TASK, compute_cost, self._target, options)
+        self._computed_traffic = dict(vars(self.session.traffic))
+        self.query_one(TaskPanel).start(TASK, compute_cost, self._target, options,
+                                        comparison=self.session.model_state.batching_comparison)
 
     def action_baseline(self) -> None:
         from workbench.wiring.cost import build_baseline
@@ -165,6 +165,10 @@ class CostScreen(WorkbenchScreen):
         if getattr(self, "_dirty", False):
             self._dirty = False
             await self.refresh_body()
+            return
+        # traffic changed on the Deploy screen: show it here and price it
+        if self.query(TrafficInputs) and self.query_one(TrafficInputs).sync() and self._target is not None:
+            self.action_compute()
 
     async def refresh_body(self) -> None:
         await super().refresh_body()
@@ -224,6 +228,14 @@ class CostScreen(WorkbenchScreen):
                      + ("; THROTTLED at peak" if s["throttled_at_peak"] else "") + "\n")
         if r.get("spot_finetune"):
             t.append(spot_finetune_sentence(r["spot_finetune"]) + "\n")
+        for fit in r.get("instance_fit") or []:
+            if fit.get("warning"):
+                t.append(f"⚠ right-size: {fit['line']}\n", style="bold yellow")
+            else:
+                t.append(f"Right-size: {fit['line']}\n")
+        if not r.get("served"):
+            t.append("Always-on is priced from the model-only benchmark: run the Batching area's compare to price "
+                     "what the server reaches\n", style="dim")
         for note in r["notes"][1:]:
             t.append(f"• {note}\n", style="dim")
         t.append("* unverified price   † spot is derived and for interruptible work, not serving\n", style="dim")

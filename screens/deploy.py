@@ -20,6 +20,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from screens.base import WorkbenchScreen
 from screens.confirm_dialog import ConfirmDialog
 from screens.widgets.fields import FieldErrors, NumberField
+from screens.widgets.traffic_inputs import FIELDS as TRAFFIC_FIELDS, TrafficInputs
 from screens.widgets.task_panel import TaskPanel
 from screens.widgets.cold_start_view import ColdStartView
 from screens.widgets.monitor_view import MonitorView
@@ -33,15 +34,41 @@ MEMORY = [(f"{m} MB", str(m)) for m in (1024, 2048, 3072, 4096, 5120, 6144)]
 ROWS = [
     [("region", "region", "us-east-1", "w16"), ("name", "name", "", "w1fr")],
     [("max_concurrency", "serverless: max concurrency", "5", "w5"), ("provisioned", "provisioned", "", "w5")],
-    [("instance_type", "real-time: instance", "ml.c5.xlarge", "w16"), ("initial_count", "count", "1", "w5"),
-     ("target_invocations", "target inv/min", "100", "w6")],
+    [("instance_type", "real-time: instance", "ml.c5.xlarge", "w16"), ("initial_count", "count", "1", "w5")],
+    [("min_capacity", "autoscaling: min", "1", "w5"), ("max_capacity", "max", "4", "w5"),
+     ("target_invocations", "target inv/min", "", "w8"), ("target_safety", "margin", "0.7", "w5")],
     [("role_arn", "role ARN", "", "w1fr")],
     [("bucket", "S3 bucket", "", "w24"), ("endpoint_url", "endpoint URL", "", "w1fr")],
 ]
 
-# number fields: (minimum, optional, the mode they belong to); a field of the other mode is not checked
-NUMERIC = {"max_concurrency": (1, False, "serverless"), "provisioned": (0, True, "serverless"),
-           "initial_count": (1, False, "realtime"), "target_invocations": (1, False, "realtime")}
+# number fields: (minimum, maximum, optional, integer, the mode they belong to, placeholder); a field of the
+# other mode is not checked. An empty target means "derived from the measured throughput x the margin".
+NUMERIC = {"max_concurrency": (1, None, False, True, "serverless", ""),
+           "provisioned": (0, None, True, True, "serverless", ""),
+           "initial_count": (1, None, False, True, "realtime", ""),
+           "min_capacity": (1, None, False, True, "realtime", ""),
+           "max_capacity": (1, None, False, True, "realtime", ""),
+           "target_invocations": (1, None, True, False, "realtime", "auto"),
+           "target_safety": (0.01, 1, False, False, "realtime", "")}
+
+
+class DeployFieldErrors(FieldErrors):
+    """The number fields' own problems, then the ones between fields: autoscaling min <= count <= max."""
+
+    def show(self, fields: Any) -> list[str]:
+        fields = list(fields)
+        problems = [p for f in fields if not f.disabled and (p := f.problem())]
+        by_id = {f.id: f for f in fields}
+        low, high, count = (by_id.get(f"dp-{k}") for k in ("min_capacity", "max_capacity", "initial_count"))
+        if low is not None and high is not None and not low.disabled and not (low.problem() or high.problem()):
+            lo, hi = int(low.value), int(high.value)
+            if lo > hi:
+                problems.append(f"autoscaling min {lo} is above max {hi}")
+            elif count is not None and not count.problem() and not lo <= int(count.value) <= hi:
+                problems.append(f"count {count.value} is outside autoscaling min-max {lo}-{hi}")
+        self.update(" · ".join(f"✗ {p}" for p in problems))
+        self.set_class(not problems, "-empty")
+        return problems
 
 
 class DeployScreen(WorkbenchScreen):
@@ -60,6 +87,7 @@ class DeployScreen(WorkbenchScreen):
         form = state.get("form", {})
         with VerticalScroll(id="deploy"):
             yield VariantPicker(DEPLOY_FORMATS, label="Deploying")
+            yield TrafficInputs(s.traffic, prefix="dp")
             with Horizontal(classes="dp-row"):
                 yield Label("mode", classes="dp-label")
                 yield Select([("serverless", "serverless"), ("real-time", "realtime")], allow_blank=False,
@@ -72,9 +100,10 @@ class DeployScreen(WorkbenchScreen):
                     for key, label, default, width in row:
                         yield Label(label, classes="dp-label")
                         if key in NUMERIC:
-                            low, optional, _ = NUMERIC[key]
+                            low, high, optional, integer, _, hint = NUMERIC[key]
                             yield NumberField(form.get(key, default), name=label.split(": ")[-1], minimum=low,
-                                              optional=optional, id=f"dp-{key}", classes=width)
+                                              maximum=high, optional=optional, integer=integer, id=f"dp-{key}",
+                                              classes=width, placeholder=hint)
                         else:
                             yield Input(form.get(key, default), id=f"dp-{key}", compact=True, classes=width,
                                         placeholder="auto" if key == "name" else "")
@@ -83,10 +112,12 @@ class DeployScreen(WorkbenchScreen):
                 yield Button("Local check", id="dp-local-btn", compact=True, tooltip="serve the package here (l)")
                 yield Button("Deploy", id="dp-deploy-btn", compact=True, variant="warning", tooltip="deploy (d)")
                 yield Button("Teardown", id="dp-teardown-btn", compact=True, variant="error", tooltip="remove (t)")
-            yield FieldErrors(id="dp-errors")   # under the buttons: showing it moves no button
+            yield DeployFieldErrors(id="dp-errors")   # under the buttons: showing it moves no button
             yield TaskPanel("Idle: plan first (p)", id="dp-task")
-            yield Static(state.get("plan_text", "No plan yet: press p for the dry run (nothing is created)."),
-                         id="dp-plan", markup=False)
+            plan = Static(state.get("plan_text", "No plan yet: press p for the dry run (nothing is created)."),
+                          id="dp-plan", markup=False)
+            plan.border_title = state.get("plan_title", "Plan")
+            yield plan
             yield Static(state.get("result_text", ""), id="dp-result", markup=False)
             yield ColdStartView(id="dp-cold")   # hidden until a local check measured the cold start
             yield MonitorView(id="dp-monitor")  # hidden until w: the deployed endpoint, live
@@ -104,6 +135,9 @@ class DeployScreen(WorkbenchScreen):
         for row in ROWS:
             for key, *_ in row:
                 out[key] = self.query_one(f"#dp-{key}", Input).value
+        for ident, attr, _ in TRAFFIC_FIELDS:
+            out[attr] = self.query_one(f"#dp-{ident}", Input).value
+        out["content_type"] = str(self.query_one("#dp-payload", Select).value)
         return out
 
     @property
@@ -117,9 +151,12 @@ class DeployScreen(WorkbenchScreen):
             return
         panel.start(name, fn, *args, **kw)
 
-    def _show(self, ident: str, text: str) -> None:
+    def _show(self, ident: str, text: str, title: str | None = None) -> None:
         self.state[f"{ident}_text"] = text
-        self.query_one(f"#dp-{ident}", Static).update(text)
+        widget = self.query_one(f"#dp-{ident}", Static)
+        widget.update(text)
+        if title is not None:
+            self.state[f"{ident}_title"] = widget.border_title = title
 
     def on_mount(self) -> None:
         self._relevant_fields()
@@ -133,7 +170,7 @@ class DeployScreen(WorkbenchScreen):
         if not self.query("#dp-mode"):
             return
         mode = str(self.query_one("#dp-mode", Select).value)
-        for key, (_, _, belongs) in NUMERIC.items():
+        for key, (*_, belongs, _hint) in NUMERIC.items():
             self.query_one(f"#dp-{key}", NumberField).disabled = belongs != mode
         self.query_one("#dp-memory_mb", Select).disabled = mode != "serverless"
         self.check_fields()
@@ -141,6 +178,11 @@ class DeployScreen(WorkbenchScreen):
     async def refresh_body(self) -> None:
         await super().refresh_body()
         self._relevant_fields()
+
+    def on_screen_resume(self) -> None:
+        """Traffic changed on the Cost screen shows here (and the plan then needs redoing: d says so)."""
+        if self.query(TrafficInputs):
+            self.query_one(TrafficInputs).sync()
 
     def _form_ok(self) -> bool:
         problems = self.check_fields()
@@ -155,7 +197,13 @@ class DeployScreen(WorkbenchScreen):
         if not self._form_ok():
             return
         self.state["form"] = form = self.form()
-        self._start(PLAN, plan_deploy, self._target, form)
+        self._start(PLAN, plan_deploy, self._target, form, served=self._served())
+
+    def _served(self) -> Any:
+        """What the Batching area's server run reached for this variant (held in the session), if any."""
+        from workbench.wiring.cost import served_for
+
+        return served_for(self._target, self.session.model_state.batching_comparison)
 
     def action_local(self) -> None:
         from workbench.wiring.deploy import local_flow
@@ -259,7 +307,8 @@ class DeployScreen(WorkbenchScreen):
             from workbench.wiring.deploy import preview_lines
 
             self.state.update(prepared=r, planned_form=self.state.get("form"))
-            self._show("plan", "\n".join(["Plan (dry run, nothing created):", *preview_lines(r)]))
+            self._show("plan", "\n".join(preview_lines(r)),
+                       title="Plan: dry run, nothing created")
             self._show("result", f"Package {r.package.path.name}: {r.package.size_bytes:,} bytes, sha256 "
                                  f"{r.package.sha256[:12]}; press d to deploy or l to check it locally.")
         elif message.task == LOCAL:
@@ -269,9 +318,8 @@ class DeployScreen(WorkbenchScreen):
             self.query_one(ColdStartView).show(getattr(r, "cold_start", None))
         elif message.task == DEPLOY:
             self.state["last_endpoint"] = r.endpoint_name
-            self._show("plan", "\n".join([f"Deployed: endpoint {r.endpoint_name} is {r.status} ({r.mode}, "
-                                            f"{r.region}); it costs money until torn down (t).",
-                                            *(f"  created {c}" for c in r.created)]))
+            self._show("plan", "\n".join(deployed_lines(r, self.state.get("prepared"))),
+                       title=f"Result: deployed, {r.status}")
             latency = f"{r.invoke_latency_ms:.1f} ms" if r.invoke_latency_ms is not None else "n/a"
             self._show("result", f"Endpoint {r.endpoint_name} is {r.status} ({r.mode}, {r.region}); test "
                                  f"invocation {latency}: {r.response_preview[:80]}\nCreated: "
@@ -279,7 +327,7 @@ class DeployScreen(WorkbenchScreen):
         elif message.task == TEARDOWN:
             text = f"Teardown of {r['endpoint']}: removed {', '.join(r['removed']) or 'nothing'}"
             self._show("plan", f"Torn down: endpoint {r['endpoint']} and what was created with it. "
-                               "Press p for a new plan.")
+                               "Press p for a new plan.", title="Result: torn down")
             if r["errors"]:
                 text += f"; errors: {'; '.join(r['errors'])}"
             self._show("result", text)
@@ -302,3 +350,18 @@ class DeployScreen(WorkbenchScreen):
         self.state.pop("plan_text", None)
         await self.refresh_body()
 
+
+
+def deployed_lines(r: Any, prepared: Any = None) -> list[str]:
+    """The result view after a deploy: the endpoint, its status, what was created, how to remove it."""
+    lines = [f"Deployed: endpoint {r.endpoint_name} is {r.status} ({r.mode}, {r.region}); it costs money until "
+             "torn down (t).", "Created:", *(f"  {c}" for c in r.created)]
+    if getattr(r, "replaced", None):
+        lines.append(f"Replaced first: {', '.join(r.replaced)}")
+    plan = getattr(prepared, "plan", None)
+    if plan is not None and plan.autoscaling:
+        line = plan.autoscaling["line"]
+        lines.append(line[:1].upper() + line[1:])
+    if getattr(r, "record_path", None):
+        lines.append(f"Record: {r.record_path}")
+    return lines

@@ -35,6 +35,16 @@ class ModelState:
 
 
 @dataclass
+class Traffic:
+    """The traffic the Cost and Deploy areas price and plan for: one set for the session, shared by both."""
+
+    avg_rps: float = 5.0
+    peak_rps: float = 50.0
+    hours_per_day: float = 24.0
+    content_type: str = "application/json"     # the request encoding: payload size and data-processed cost
+
+
+@dataclass
 class Session:
     model_path: Path | None = None
     data_path: Path | None = None
@@ -48,6 +58,7 @@ class Session:
     backends: Any = None                       # workbench.wiring.results.BackendReport (this machine)
     server: Any = None                         # the running inference server, if any
     dataset: "Dataset | None" = None           # the --data file, checked against the model's input
+    traffic: Traffic = field(default_factory=Traffic)   # Cost and Deploy: kept when another model opens
 
     def reset_model_state(self) -> None:
         self.model_state = ModelState()

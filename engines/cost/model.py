@@ -71,12 +71,12 @@ class Basis:
 
     instance: str
     ips: float
-    kind: str        # measured | assumption
+    kind: str        # measured (model-only benchmark) | served (a server run) | assumption
     note: str
 
     @property
     def label(self) -> str:
-        return "measured" if self.kind == "measured" else "estimate"
+        return {"measured": "measured", "served": "served"}.get(self.kind, "estimate")
 
 
 def require_finite(value: float, label: str) -> None:
@@ -168,7 +168,9 @@ def host_instance(measured: Any, catalog: Any, override: str | None = None) -> t
 
 
 def throughput_bases(measured: Any, catalog: Any, assumptions: dict[str, float] | None = None,
-                     host: str | None = None) -> list[Basis]:
+                     host: str | None = None, served: dict[str, Any] | None = None) -> list[Basis]:
+    """The model-only benchmark on the host instance, what a server run reached there (``served``, labelled
+    "served"), and the user's assumptions."""
     assumptions = dict(assumptions or {})
     bases: list[Basis] = []
     if measured is not None:
@@ -180,7 +182,12 @@ def throughput_bases(measured: Any, catalog: Any, assumptions: dict[str, float] 
             batch_note = "" if measured.batch == 1 else f" (batch-1 calls: {single:.1f}/s)"
             bases.append(Basis(inst, measured.ips * replicas, "measured",
                                f"{measured.ips:.1f}/s at batch {measured.batch}{batch_note}, "
-                               f"{measured.threads or '?'} threads on {measured.device} ({where}); {note}"))
+                               f"{measured.threads or '?'} threads on {measured.device} ({where}, model only); "
+                               f"{note}"))
+            for key, fig in sorted((served or {}).items()):
+                bases.append(Basis(inst, fig.ips * replicas, "served",
+                                   f"{fig.ips:.1f}/s reached by the server, batching {key} ({fig.describe()}); "
+                                   f"priced on {inst} like the model benchmark"))
     for inst, ips in assumptions.items():
         catalog.instance_entry(inst)
         bases.append(Basis(inst, ips, "assumption", f"assumption (yours): {ips:g}/s on {inst}"))

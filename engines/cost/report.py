@@ -24,6 +24,8 @@ class CostOptions:
     host_instance: str | None = None
     assumptions: dict[str, float] = field(default_factory=dict)
     compare_instance: str | None = None     # instance of the break-even chart (default: the measured one)
+    served: dict[str, Any] | None = None    # {"on"/"off": engines.cost.served.ServedFigure}; default: the variant's
+    realtime_instance: str | None = "ml.c5.xlarge"   # the SageMaker real-time instance right-sized beside the rows
 
     def profile(self) -> TrafficProfile:
         return TrafficProfile(self.avg_rps, self.peak_rps, self.hours_per_day, self.days)
@@ -43,7 +45,10 @@ def project_costs(target: Any, options: CostOptions, *, catalog: Any = None, mea
     task.report(0.85, "request and response sizes")
     if payload is None and target.format == "onnx":
         payload = payload_sizes(target, options.content_type)
-    bases = throughput_bases(measured, catalog, options.assumptions, options.host_instance)
+    from engines.cost.served import from_metrics
+
+    served = options.served if options.served is not None else from_metrics(getattr(target, "metrics", None))
+    bases = throughput_bases(measured, catalog, options.assumptions, options.host_instance, served=served)
     rows = [instance_row(catalog, b, profile) for b in bases]
     notes = [f"price catalog {catalog.as_of} ({catalog.origin})", *[r["note"] for r in rows]]
     serverless = None
@@ -64,7 +69,10 @@ def project_costs(target: Any, options: CostOptions, *, catalog: Any = None, mea
         choice = next((r for r in rows if r["instance"] == pick), None) if pick else None
         if pick and choice is None:
             raise WorkbenchError(f"no throughput basis for {pick}: add --assume-throughput {pick}=IPS")
-        chart = break_even(catalog, serverless, choice or rows[0], profile)
+        # what a server reached, when a serving run recorded it, rather than the model-only benchmark
+        default = next((r for r in rows if r["basis"] == "served"), rows[0])
+        chart = break_even(catalog, serverless, choice or default, profile)
+    fits = instance_fits(target, measured, rows, catalog, profile, options.realtime_instance)
     task.report(1.0, "cost projection ready")
     return {"target": {"name": target.name, "format": target.format, "path": str(target.path),
                        "variant_id": getattr(target.variant, "id", None)},
@@ -73,7 +81,27 @@ def project_costs(target: Any, options: CostOptions, *, catalog: Any = None, mea
                         "hours_per_day": profile.hours_per_day, "days": profile.days,
                         "requests_per_month": profile.requests},
             "measured": measured.to_dict(), "payload": payload, "instances": rows, "serverless": serverless,
-            "break_even": chart, "gpu_vs_cpu": gpu_vs_cpu(rows), "notes": notes}
+            "break_even": chart, "gpu_vs_cpu": gpu_vs_cpu(rows), "notes": notes,
+            "served": {k: f.to_dict() for k, f in (served or {}).items()}, "instance_fit": fits}
+
+
+def instance_fits(target: Any, measured: Any, rows: list[dict[str, Any]], catalog: Any, profile: TrafficProfile,
+                  realtime: str | None) -> list[dict[str, Any]]:
+    """vCPU/GPU right-sizing of each measured row and of the SageMaker real-time instance (batch-1 calls)."""
+    from engines.cost.instance_fit import fit_for_target, fit_instance, target_metrics, utilization_from_metrics
+
+    metrics = target_metrics(target, measured)
+    out = []
+    for row in rows:
+        if row["basis"] != "measured":
+            continue
+        util = utilization_from_metrics(metrics, batch1=measured.batch == 1, measured=measured)
+        fit = fit_instance(row["instance"], util, catalog, profile, count=row["instances_for_peak"],
+                           rate_ips=row["ips"])
+        out.append(fit.to_dict())
+    if realtime:
+        out.append(fit_for_target(target, measured, realtime, catalog, profile).to_dict())
+    return out
 
 
 # -- one phrasing of the report's conclusions, for the Cost screen and `workbench cost` alike --------------

@@ -68,8 +68,8 @@ def check_name(name: str, what: str = "name") -> str:
 
 
 def capacity(measured: Any, *, latency_budget_ms: float, peak_rps: float, safety: float = 0.7,
-             min_replicas: int = 1, max_replicas: int | None = None) -> Capacity:
-    """Per-replica rate from the benchmark, kept within the latency budget, times the safety margin."""
+             min_replicas: int = 1, max_replicas: int | None = None, served: Any = None) -> Capacity:
+    """Per-replica rate from the benchmark (or a recorded server run) within the latency budget, x the margin."""
     if not (latency_budget_ms > 0 and math.isfinite(latency_budget_ms)):
         raise WorkbenchError("--latency-budget must be a positive number of milliseconds")
     if not (peak_rps > 0 and math.isfinite(peak_rps)):
@@ -78,24 +78,16 @@ def capacity(measured: Any, *, latency_budget_ms: float, peak_rps: float, safety
         raise WorkbenchError("--safety must be in (0, 1]: the share of measured throughput the HPA aims for")
     if min_replicas < 1 or (max_replicas is not None and max_replicas < min_replicas):
         raise WorkbenchError("replicas: need 1 <= --min-replicas <= --max-replicas")
+    from engines.deploy.capacity import replica_rate
+
     p99 = float(measured.latency_ms.get("p99") or measured.request_latency_ms)
-    one_ms = measured.request_latency_ms
     if p99 > latency_budget_ms:
         raise WorkbenchError(f"measured p99 latency {p99:.2f} ms at batch {measured.latency_batch} is over the "
                              f"{latency_budget_ms:g} ms budget: no replica count meets it (optimize the variant "
                              "or raise the budget)")
-    notes = []
-    batch_ms = measured.batch / measured.ips * 1000.0 if measured.ips else float("inf")
-    if measured.batch > 1 and batch_ms <= latency_budget_ms:
-        rps, batch, lat = float(measured.ips), int(measured.batch), batch_ms
-        basis = (f"measured {measured.ips:.1f} inferences/s at batch {batch} ({batch_ms:.2f} ms a batch, within "
-                 f"the {latency_budget_ms:g} ms budget); reaching it needs dynamic batching (Triton's "
-                 "dynamic_batching / workbench serve --max-batch)")
-    else:
-        rps, batch, lat = 1000.0 / one_ms if one_ms > 0 else float(measured.ips), 1, one_ms
-        basis = f"batch-1 rate 1000 / {one_ms:.3f} ms mean latency"
-        if measured.batch > 1:
-            notes.append(f"batch {measured.batch} takes {batch_ms:.2f} ms, over the budget: priced at batch 1")
+    # the same per-replica rate the SageMaker autoscaling target starts from (engines/deploy/capacity.py)
+    rate = replica_rate(measured, latency_budget_ms=latency_budget_ms, batching=True, served=served)
+    rps, batch, lat, basis, notes = rate.rps, rate.batch, rate.latency_ms, rate.basis, list(rate.notes)
     target = rps * safety
     needed = max(min_replicas, math.ceil(peak_rps / target))
     top = max_replicas if max_replicas is not None else needed

@@ -68,8 +68,12 @@ def export_k8s(target: Any, out_dir: str | Path, *, runtime: str = "triton", sto
         raise WorkbenchError(f"{out} exists: give a new --out folder (an existing one is never replaced)")
     task.report(0.0, "reading the measured figures")
     measured = measured or measured_figures(target, allow_measure=allow_measure, task=task.sub(0.0, 0.5))
+    from engines.cost.served import from_metrics
+
+    served = from_metrics(getattr(target, "metrics", None))
     cap = k8s.capacity(measured, latency_budget_ms=latency_budget_ms, peak_rps=peak_rps, safety=safety,
-                       min_replicas=min_replicas, max_replicas=max_replicas)
+                       min_replicas=min_replicas, max_replicas=max_replicas,
+                       served=served.get("on") or served.get("off"))
     gpu = str(measured.device).startswith(("cuda", "gpu"))
     resources, notes = k8s._resources(measured, gpu, memory_mb)
     isvc = k8s.inference_service(name, runtime=runtime, storage_uri=storage_uri, cap=cap, resources=resources,

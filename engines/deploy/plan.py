@@ -53,6 +53,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     facts: VariantFacts | None = None
     cold_start: dict[str, Any] | None = None     # engines.deploy.coldstart: measured locally, with advice
+    autoscaling: dict[str, Any] | None = None    # real-time: engines.deploy.capacity.AutoscalingTarget
+    rightsize: dict[str, Any] | None = None      # real-time: engines.cost.instance_fit.InstanceFit
 
     def step(self, name: str) -> list[PlanStep]:
         return [s for s in self.steps if s.step == name]
@@ -60,14 +62,20 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"spec": self.spec.to_dict(), "image": self.image, "package": self.package,
                 "steps": [asdict(s) for s in self.steps], "estimate": self.estimate, "warnings": self.warnings,
-                "facts": asdict(self.facts) if self.facts else None, "cold_start": self.cold_start}
+                "facts": asdict(self.facts) if self.facts else None, "cold_start": self.cold_start,
+                "autoscaling": self.autoscaling, "rightsize": self.rightsize}
 
     def lines(self) -> list[str]:
         out = [f"{i + 1}. {s.line()}" for i, s in enumerate(self.steps)]
         if self.spec.placeholders:
             out.append(f"placeholders (no credentials, dry run only): {', '.join(self.spec.placeholders)}")
+        if self.autoscaling:
+            out.append(self.autoscaling["line"])
         if self.estimate:
             out.append(f"estimated monthly cost: {self.estimate['summary']}")
+        if self.rightsize and self.rightsize.get("line"):
+            out.append(("right-size warning: " if self.rightsize.get("warning") else "right-size: ")
+                       + self.rightsize["line"])
         if self.cold_start:
             out.append(self.cold_start.get("line") or "cold start measured")
             if self.cold_start.get("advice"):
@@ -121,7 +129,8 @@ def _guard_steps(spec: DeploySpec, previous: dict[str, Any] | None) -> list[Plan
 
 def make_plan(spec: DeploySpec, package: dict[str, Any], image: str, *, request_bytes: int | None = None,
               estimate: dict[str, Any] | None = None, facts: VariantFacts | None = None,
-              warnings: list[str] | None = None, previous: dict[str, Any] | None = None) -> Plan:
+              warnings: list[str] | None = None, previous: dict[str, Any] | None = None,
+              autoscaling: dict[str, Any] | None = None) -> Plan:
     size = int(package.get("size_bytes") or 0)
     multipart = size >= spec.multipart_threshold
     tags = [*TAGS, {"Key": DEPLOYMENT_TAG, "Value": spec.deploy_id}] if spec.deploy_id else TAGS
@@ -173,17 +182,19 @@ def make_plan(spec: DeploySpec, package: dict[str, Any], image: str, *, request_
                               {"PolicyName": f"{spec.name}-invocations", **target,
                                "PolicyType": "TargetTrackingScaling",
                                "TargetTrackingScalingPolicyConfiguration": {
-                                   "TargetValue": float(spec.target_invocations),
+                                   "TargetValue": float(spec.target_invocations or 0.0),
                                    "PredefinedMetricSpecification": {
                                        "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
                                    "ScaleInCooldown": 300, "ScaleOutCooldown": 60}},
                               creates=f"scaling policy {spec.name}-invocations",
-                              note="target invocations per instance per minute"))
+                              note="target invocations per instance per minute"
+                                   + (" (yours)" if (autoscaling or {}).get("override") else
+                                      " (measured x margin)" if autoscaling else "")))
     steps.append(PlanStep("invoke", "sagemaker-runtime", "invoke_endpoint",
                           {"EndpointName": spec.name, "ContentType": spec.content_type, "Accept": spec.content_type,
                            "Body": f"<example request, {request_bytes if request_bytes is not None else '?'} bytes>"},
                           note="one timed test request"))
-    return Plan(spec, image, package, steps, estimate, list(warnings or []), facts)
+    return Plan(spec, image, package, steps, estimate, list(warnings or []), facts, autoscaling=autoscaling)
 
 
 def estimate_monthly(spec: DeploySpec, catalog: Any, *, latency_ms: float | None, request_bytes: int | None,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.deploy.spec import DeploySpec, VariantFacts, default_name, new_deploy_id
+from engines.errors import WorkbenchError
 from engines.tasks import TaskContext, ensure_task
 
 
@@ -52,6 +53,21 @@ def facts_for(target: Any, measured: Any, payload: dict[str, Any] | None) -> Var
         gpu_only_reason=gpu_only_reason(target))
 
 
+def autoscaling_for(target: Any, spec: DeploySpec, measured: Any, served: Any = None) -> Any:
+    """The real-time autoscaling target: the user's number (``spec.target_invocations``) when given, else the
+    measured per-instance rate (a server run with batching off when recorded, else batch 1) x the margin."""
+    from engines.cost.served import from_metrics
+    from engines.deploy.capacity import provenance_text, sagemaker_target
+
+    metrics = getattr(target, "metrics", None) or {}
+    if served is None:
+        served = from_metrics(metrics).get("off")
+    if served is not None and served.batching:   # the SageMaker package answers each invocation alone
+        served = None
+    return sagemaker_target(measured, safety=spec.target_safety, override=spec.target_invocations, served=served,
+                            provenance=provenance_text(metrics, measured), name=target.name)
+
+
 def example_request(target: Any, content_type: str) -> bytes:
     from engines.deploy import container_inference as ci
     from engines.measure.runners import example_feeds, open_runner
@@ -62,7 +78,7 @@ def example_request(target: Any, content_type: str) -> bytes:
 
 def prepare(target: Any, spec: DeploySpec, *, out_dir: str | Path | None = None, profile: Any = None,
             catalog: Any = None, allow_measure: bool = True, check_image: bool = True, local: bool = False,
-            measured: Any = None, task: TaskContext | None = None) -> Prepared:
+            measured: Any = None, served: Any = None, task: TaskContext | None = None) -> Prepared:
     """Measure, validate, package and plan. ``local=True`` skips AWS-only checks and the image lookup."""
     from engines.cost.model import TrafficProfile
     from engines.deploy.images import image_uri, is_gpu_instance
@@ -83,9 +99,20 @@ def prepare(target: Any, spec: DeploySpec, *, out_dir: str | Path | None = None,
     if target.format in ("onnx", "openvino"):
         task.report(0.0, "measuring latency")
         if measured is None:
-            measured = measured_figures(target, allow_measure=allow_measure, task=task.sub(0.0, 0.4))
+            try:
+                measured = measured_figures(target, allow_measure=allow_measure, task=task.sub(0.0, 0.4))
+            except WorkbenchError:
+                if allow_measure:
+                    raise
+                measured = None   # no stored benchmark and measuring not allowed: the plan says what is missing
         payload = payload_sizes(target, spec.content_type)
     facts = facts_for(target, measured, payload)
+    autoscaling = None
+    if spec.mode == "realtime":
+        autoscaling = autoscaling_for(target, spec, measured, served)
+        if autoscaling.value is None:   # nothing measured, no override: refused with how to get a figure
+            raise WorkbenchError(f"cannot deploy: {autoscaling.line}")
+        spec.target_invocations = autoscaling.value
     task.report(0.45, "validating")
     warnings = validate(spec, facts, check_image=check_image and not local, aws=not local)
     gpu = spec.mode == "realtime" and is_gpu_instance(spec.instance_type)
@@ -110,7 +137,13 @@ def prepare(target: Any, spec: DeploySpec, *, out_dir: str | Path | None = None,
             warnings.append(f"a workbench record of deployment {previous.get('deployment_id') or '?'} of "
                             f"{spec.name} exists: deploy is refused unless --replace (or tear it down first)")
     plan = make_plan(spec, pkg.to_dict(), image, request_bytes=len(body), estimate=estimate, facts=facts,
-                     warnings=warnings, previous=previous)
+                     warnings=warnings, previous=previous,
+                     autoscaling=autoscaling.to_dict() if autoscaling is not None else None)
+    if spec.mode == "realtime" and measured is not None:
+        from engines.cost.instance_fit import fit_for_target
+
+        plan.rightsize = fit_for_target(target, measured, spec.instance_type, catalog, profile,
+                                        count=spec.initial_count).to_dict()
     task.report(1.0, "plan ready")
     return Prepared(plan, pkg, body, measured, payload)
 

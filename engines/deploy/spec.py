@@ -26,7 +26,10 @@ class DeploySpec:
     # real-time
     instance_type: str = "ml.c5.xlarge"
     initial_count: int = 1
-    target_invocations: float = 100.0        # SageMakerVariantInvocationsPerInstance target (per minute)
+    # SageMakerVariantInvocationsPerInstance target (per instance per minute): None = derived from the measured
+    # per-instance throughput x target_safety (engines/deploy/capacity.py); a number is the user's override
+    target_invocations: float | None = None
+    target_safety: float = 0.7
     min_capacity: int = 1
     max_capacity: int = 4
     # request used for the test invocation and payload checks

@@ -110,8 +110,10 @@ def _realtime_problems(spec: DeploySpec, facts: VariantFacts) -> list[str]:
     elif not spec.min_capacity <= spec.initial_count <= spec.max_capacity:
         out.append(f"initial count {spec.initial_count} is outside autoscaling min/max "
                    f"{spec.min_capacity}-{spec.max_capacity}")
-    if not spec.target_invocations > 0:
+    if spec.target_invocations is not None and not spec.target_invocations > 0:
         out.append("the autoscaling target (invocations per instance per minute) must be > 0")
+    if not 0 < spec.target_safety <= 1:
+        out.append(f"the autoscaling safety margin {spec.target_safety:g} must be in (0, 1] (default 0.7)")
     from engines.deploy.images import is_gpu_instance
 
     if facts.gpu_only_reason and INSTANCE_RE.match(spec.instance_type or "") and not is_gpu_instance(spec.instance_type):

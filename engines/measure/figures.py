@@ -58,7 +58,10 @@ def _from_metrics(metrics: dict[str, Any], source: str) -> Measured | None:
     return Measured(ips=float(tp["ips"]), batch=int(tp.get("batch") or 1), latency_ms=dict(lat),
                     threads=metrics.get("threads"), device=str(metrics.get("device") or "cpu"), source=source,
                     latency_batch=int(metrics.get("latency_batch") or 1),
-                    extra={"rss_peak": (metrics.get("run_metrics") or {}).get("rss_peak")})
+                    extra={"rss_peak": (metrics.get("run_metrics") or {}).get("rss_peak"),
+                           # CPU/GPU use while timed: right-sizing reads them (engines/cost/instance_fit.py)
+                           "run_metrics": metrics.get("run_metrics"), "throughput_run_metrics": tp.get("run_metrics"),
+                           "measured": metrics.get("measured")})
 
 
 def measure(target: Target, *, threads: int | None = None, budget_s: float = 2.0,

@@ -99,6 +99,31 @@ def test_realtime_with_autoscaling_and_teardown(aws, target, tmp_path, moto_serv
     assert nothing_left(aws), leftovers(aws)
 
 
+def test_realtime_target_derived_from_measured_throughput(aws, target, tmp_path, moto_server):
+    """No --target-invocations: the policy's TargetValue is the measured per-instance rate x 60 x margin."""
+    prep = _prepared(target, tmp_path, moto_server.url, mode="realtime", name="wb-derived", target_safety=0.5)
+    auto = prep.plan.autoscaling
+    # measured(): 0.5 ms mean latency at batch 1 -> 2000 req/s per instance x 60 x 0.5
+    assert auto["value"] == 60000.0 and auto["source"] == "model batch-1" and not auto["override"]
+    assert "autoscaling target 60,000 inv/min/instance = 2,000.0 req/s measured" in "\n".join(prep.plan.lines())
+    assert prep.plan.rightsize["instance"] == "ml.c5.xlarge"
+    deploy(prep.plan, aws, prep.request_body, sleep=lambda s: None)
+    pol = aws.autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"][0]
+    assert pol["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 60000.0
+    assert teardown("wb-derived", aws, sleep=lambda s: None)["errors"] == []
+    assert nothing_left(aws), leftovers(aws)
+
+
+def test_realtime_target_without_a_measurement_is_refused(target, tmp_path):
+    spec = DeploySpec(mode="realtime", name="wb-nomeasure", role_arn=ROLE, bucket=BUCKET)
+    with pytest.raises(WorkbenchError, match="no throughput measured for tiny.*workbench cost VARIANT"):
+        prepare(target, spec, out_dir=tmp_path / "pkg", allow_measure=False, local=True)
+    spec = DeploySpec(mode="realtime", name="wb-nomeasure", role_arn=ROLE, bucket=BUCKET, target_invocations=90)
+    plan = prepare(target, spec, out_dir=tmp_path / "pkg", allow_measure=False, local=True).plan   # yours: used
+    assert plan.autoscaling["value"] == 90.0 and "no throughput measured for tiny" in plan.autoscaling["line"]
+    assert plan.step("autoscaling")[1].params["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 90.0
+
+
 def test_teardown_without_a_record_discovers_resources(aws, target, tmp_path, moto_server):
     prep = _prepared(target, tmp_path, moto_server.url, mode="realtime", name="wb-norecord")
     deploy(prep.plan, aws, prep.request_body, sleep=lambda s: None, record=False)

@@ -46,6 +46,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--assume-throughput", action="append", default=[], metavar="INSTANCE=IPS",
                    help="your throughput figure for another instance (repeatable); shown as an estimate")
     p.add_argument("--compare", metavar="INSTANCE", help="instance of the break-even comparison")
+    p.add_argument("--realtime-instance", default="ml.c5.xlarge", metavar="INSTANCE",
+                   help="SageMaker real-time instance to right-size against the measured CPU/GPU use "
+                        "(default ml.c5.xlarge)")
     p.add_argument("--finetune-hours", type=finite, help="also price a fine-tuning job of this many hours on spot")
     p.add_argument("--finetune-instance", default="g5.xlarge", help="instance of the fine-tuning job")
     p.add_argument("--interruption-rate", type=finite, help="spot interruptions per hour (default: from the band)")
@@ -164,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
                        hours_per_day=args.hours, days=args.days, memory_mb=args.memory,
                        max_concurrency=args.max_concurrency, provisioned=args.provisioned,
                        content_type=args.content_type, host_instance=args.host_instance,
-                       assumptions=parse_assumptions(args.assume_throughput), compare_instance=args.compare)
+                       assumptions=parse_assumptions(args.assume_throughput), compare_instance=args.compare,
+                       realtime_instance=args.realtime_instance)
     payload = None
     if args.input_shape and target.format == "onnx":
         from engines.measure.figures import payload_sizes
@@ -226,6 +230,18 @@ def report_lines(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def fit_lines(r: dict[str, Any]) -> list[str]:
+    """vCPU/GPU right-sizing against measured utilization: a WARNING line per oversized or busy instance."""
+    fits = r.get("instance_fit") or []
+    if not fits:
+        return []
+    out = ["Right-sizing (measured CPU/GPU use at peak):"]
+    for f in fits:
+        out.append(("  WARNING " if f.get("warning") else "  ") + f["line"])
+        out += [f"    {n}" for n in f.get("notes") or []]
+    return out
+
+
 def provider_lines(r: dict[str, Any]) -> list[str]:
     from engines.cost.report import usd
 
@@ -242,6 +258,7 @@ def provider_lines(r: dict[str, Any]) -> list[str]:
         from engines.cost.savings import savings_lines
 
         lines += ["", *savings_lines(r["savings"])]
+    lines += fit_lines(r)
     rs = r.get("rightsize")
     if rs and rs.get("warning"):
         saving = f"; saves {usd(rs['saving_per_1m'])} per 1M" if rs.get("saving_per_1m") else ""

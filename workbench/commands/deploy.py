@@ -35,8 +35,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--initial-count", type=int, default=1, help="real-time initial instance count")
     p.add_argument("--min-capacity", type=int, default=1, help="autoscaling minimum instances")
     p.add_argument("--max-capacity", type=int, default=4, help="autoscaling maximum instances")
-    p.add_argument("--target-invocations", type=float, default=100.0,
-                   help="autoscaling target: invocations per instance per minute")
+    p.add_argument("--target-invocations", type=float, default=None,
+                   help="autoscaling target, invocations per instance per minute (default: the measured "
+                        "per-instance req/s x 60 x --target-safety; this overrides it)")
+    p.add_argument("--target-safety", type=float, default=0.7,
+                   help="share of the measured per-instance throughput autoscaling aims for, (0, 1] (default 0.7)")
     p.add_argument("--role", default="", help="SageMaker execution role ARN (default: $WORKBENCH_SAGEMAKER_ROLE, "
                    "$SAGEMAKER_ROLE_ARN or the SageMaker SDK config's SageMaker.Model.ExecutionRoleArn)")
     p.add_argument("--bucket", default="", help="S3 bucket for model.tar.gz (default: the SageMaker SDK's "
@@ -107,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
                       bucket=args.bucket, prefix=args.prefix, endpoint_url=args.endpoint_url,
                       memory_mb=args.memory, max_concurrency=args.max_concurrency, provisioned=args.provisioned,
                       instance_type=args.instance_type, initial_count=args.initial_count,
-                      target_invocations=args.target_invocations, min_capacity=args.min_capacity,
+                      target_invocations=args.target_invocations, target_safety=args.target_safety,
+                      min_capacity=args.min_capacity,
                       max_capacity=args.max_capacity, content_type=args.content_type,
                       poll_interval_s=args.poll_interval, replace=args.replace)
     task = _printer(args.json)

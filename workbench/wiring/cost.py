@@ -35,8 +35,29 @@ def catalog_summary() -> dict[str, Any]:
     return {"as_of": cat.as_of, "origin": origin, "error": None}
 
 
-def compute_cost(target: Any, options: dict[str, Any], *, task: TaskContext | None = None) -> dict[str, Any]:
-    """The cost report for ``target`` (benchmarks it first when it has no figures)."""
+def served_for(target: Any, comparison: dict[str, Any] | None) -> Any:
+    """The batching-off figure of the session's server run of ``target`` (for SageMaker's target), or None."""
+    figures = served_figures(target, comparison)
+    return figures.get("off")
+
+
+def served_figures(target: Any, comparison: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"on"/"off": ServedFigure}`` from the Batching area's comparison, when it ran this target's file."""
+    from engines.cost.served import from_comparison
+
+    if target is None or not comparison or not comparison.get("model"):
+        return {}
+    try:
+        same = Path(comparison["model"]).resolve() == Path(target.path).resolve()
+    except OSError:
+        same = False
+    return from_comparison(comparison) if same else {}
+
+
+def compute_cost(target: Any, options: dict[str, Any], *, comparison: dict[str, Any] | None = None,
+                 task: TaskContext | None = None) -> dict[str, Any]:
+    """The cost report for ``target`` (benchmarks it first when it has no figures). A server run of it in this
+    session (``comparison``) is priced beside the model-only figure and stored in the variant."""
     from engines.cost.model import parse_assumptions
     from engines.cost.report import CostOptions, project_costs
     from engines.errors import WorkbenchError
@@ -47,6 +68,13 @@ def compute_cost(target: Any, options: dict[str, Any], *, task: TaskContext | No
     raw = opts.pop("assumptions", "") or ""
     finetune = opts.pop("finetune", None)
     opts["assumptions"] = parse_assumptions([a for a in raw.replace(",", " ").split() if a])
+    served = served_figures(target, comparison)
+    if served:
+        from engines.cost.served import record_served
+
+        if target.variant is not None:
+            record_served(target.workspace, target.variant.id, served)
+        opts["served"] = served
     report = project_costs(target, CostOptions(**opts), task=task)
     if finetune and finetune.get("hours"):
         from engines.cost.model import spot_finetune

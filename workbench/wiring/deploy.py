@@ -8,7 +8,27 @@ from engines.tasks import TaskContext
 
 NUMBERS = {"memory_mb": "memory", "max_concurrency": "max concurrency", "provisioned": "provisioned",
            "initial_count": "initial count", "min_capacity": "min capacity", "max_capacity": "max capacity",
-           "target_invocations": "target invocations"}
+           "target_invocations": "target invocations", "target_safety": "margin"}
+FLOATS = ("target_invocations", "target_safety")
+OPTIONAL = ("provisioned", "target_invocations")      # empty: none / derived from the measured throughput
+TRAFFIC = {"avg_rps": "avg req/s", "peak_rps": "peak req/s", "hours_per_day": "h/day"}
+
+
+def traffic_from_form(fields: dict[str, str]) -> Any:
+    """The shared traffic inputs of the form as a :class:`TrafficProfile` (defaults where absent)."""
+    from engines.cost.model import TrafficProfile
+    from engines.errors import WorkbenchError
+
+    values = {"avg_rps": 1.0, "peak_rps": None, "hours_per_day": 24.0}
+    for key, label in TRAFFIC.items():
+        raw = str(fields.get(key, "") or "").strip()
+        if raw:
+            try:
+                values[key] = float(raw)
+            except ValueError:
+                raise WorkbenchError(f"{label} must be a number, not {raw!r}") from None
+    peak = values["peak_rps"] if values["peak_rps"] is not None else values["avg_rps"]
+    return TrafficProfile(values["avg_rps"], peak, values["hours_per_day"])
 
 
 def spec_from_form(fields: dict[str, str]) -> Any:
@@ -19,13 +39,16 @@ def spec_from_form(fields: dict[str, str]) -> Any:
     values: dict[str, Any] = {}
     for key, raw in fields.items():
         raw = str(raw).strip()
-        if key == "provisioned" and not raw:
+        if key in TRAFFIC:
+            continue
+        if key in OPTIONAL and not raw:
             values[key] = None
         elif key in NUMBERS:
             try:
-                values[key] = float(raw) if key == "target_invocations" else int(raw)
+                values[key] = float(raw) if key in FLOATS else int(raw)
             except ValueError:
-                raise WorkbenchError(f"{NUMBERS[key]} must be a whole number, not {raw!r}") from None
+                kind = "a number" if key in FLOATS else "a whole number"
+                raise WorkbenchError(f"{NUMBERS[key]} must be {kind}, not {raw!r}") from None
         elif key == "endpoint_url":
             values[key] = raw or None
         else:
@@ -33,7 +56,7 @@ def spec_from_form(fields: dict[str, str]) -> Any:
     return DeploySpec(**values)
 
 
-def plan_deploy(target: Any, fields: dict[str, str], *, local: bool = False,
+def plan_deploy(target: Any, fields: dict[str, str], *, local: bool = False, served: Any = None,
                 task: TaskContext | None = None) -> Any:
     from engines.deploy.prepare import prepare
     from engines.errors import WorkbenchError
@@ -41,11 +64,12 @@ def plan_deploy(target: Any, fields: dict[str, str], *, local: bool = False,
     if target is None:
         raise WorkbenchError("no ONNX variant to deploy: open an ONNX model or build the baseline on the Cost screen")
     spec = spec_from_form(fields)
+    profile = traffic_from_form(fields)
     if not local:  # SageMaker SDK defaults: role from the environment/SDK config, sagemaker-{region}-{account}
         from engines.deploy.defaults import apply_defaults
 
         apply_defaults(spec, None)
-    return prepare(target, spec, local=local, task=task)
+    return prepare(target, spec, local=local, profile=profile, served=served, task=task)
 
 
 def preview_lines(prepared: Any) -> list[str]:
@@ -57,9 +81,10 @@ def preview_lines(prepared: Any) -> list[str]:
     dep_id = plan.spec.deploy_id
     checks = [s.resource["label"] for s in plan.step("check") if s.resource]
     replaces = [s.resource["label"] for s in plan.step("replace") if s.resource]
-    lines = [f"first, creating nothing: bucket {plan.spec.bucket} usable; the S3 key is free (never "
-             f"overwritten); {', '.join(checks)} not taken "
-             + ("(--replace: deleted first if they exist)" if plan.spec.replace else "(refused if taken)")]
+    lines = summary_lines(prepared)
+    lines.append(f"first, creating nothing: bucket {plan.spec.bucket} usable; the S3 key is free (never "
+                 f"overwritten); {', '.join(checks)} not taken "
+                 + ("(--replace: deleted first if they exist)" if plan.spec.replace else "(refused if taken)"))
     steps = [s for s in plan.steps if s.step not in ("check", "replace")]
     if replaces:
         lines.append(f"then --replace: delete {', '.join(replaces)} where they exist, whoever created them")
@@ -71,8 +96,28 @@ def preview_lines(prepared: Any) -> list[str]:
         else:
             line = f"{i}. {step.line()}"
         lines.append(line.replace(dep_id, "<deployment id>") if dep_id else line)
+    return lines
+
+
+def summary_lines(prepared: Any) -> list[str]:
+    """What the plan creates and costs, first: the endpoint, its capacity, the estimate, the autoscaling target,
+    the right-size check and the warnings (the calls follow)."""
+    plan = prepared.plan
+    spec = plan.spec
+    if spec.mode == "serverless":
+        what = (f"serverless endpoint {spec.name}: {spec.memory_mb} MB, max concurrency {spec.max_concurrency}"
+                + (f", provisioned {spec.provisioned}" if spec.provisioned else ""))
+    else:
+        what = (f"real-time endpoint {spec.name}: {spec.initial_count} x {spec.instance_type}, autoscaling "
+                f"{spec.min_capacity}-{spec.max_capacity} instances")
+    lines = [f"Creates {what} in {spec.region}"]
     if plan.estimate:
         lines.append(f"Estimated: {plan.estimate['summary']}")
+    if plan.autoscaling:
+        lines.append(plan.autoscaling["line"][:1].upper() + plan.autoscaling["line"][1:])
+    if plan.rightsize and plan.rightsize.get("line"):
+        lines.append(("Right-size warning: " if plan.rightsize.get("warning") else "Right-size: ")
+                     + plan.rightsize["line"])
     lines += [f"warning: {w}" for w in plan.warnings]
     return lines
 
