@@ -148,8 +148,10 @@ def fit_instance(instance: str, util: Utilization | None, catalog: Any, profile:
         usd, v, name = cheaper[0]
         saving = (price - usd) * count * _month_hours(profile)
         base.status, base.fit_instance, base.fit_vcpus, base.saving_month = "oversized", name, v, saving
+        unverified = [n for n in (instance, name) if not catalog.instance_entry(n).verified]
         base.line = (f"{what} at {pct} measured CPU use at peak: {name} ({v} vCPU) fits, saves "
-                     f"${saving:,.2f}/month ({count} instance(s))")
+                     f"${saving:,.2f}/month ({count} instance(s))"
+                     + (f"; an estimate: the price of {' and '.join(unverified)} is unverified" if unverified else ""))
         if util.threads and v < util.threads:
             notes.append(f"{name} has fewer vCPUs than the {util.threads} threads timed: each request runs slower; "
                          f"re-measure with --threads {v}")
