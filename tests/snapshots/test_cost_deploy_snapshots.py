@@ -43,9 +43,17 @@ async def seeded(pilot, area: str) -> None:
 
 
 async def settle(pilot) -> None:
-    for _ in range(6):
+    """Workers done and the layout still: the scroll areas' content sizes unchanged over three pauses (the
+    scrollbar thumb is drawn from them, so a late note would move it on a busy machine)."""
+    last, still = None, 0
+    for _ in range(80):
         await pilot.pause(0.05)
         await pilot.app.workers.wait_for_complete()
+        sizes = tuple((w.id, w.virtual_size, w.size) for w in pilot.app.screen.query("VerticalScroll"))
+        still = still + 1 if sizes == last else 0
+        last = sizes
+        if still >= 3:
+            break
     await pilot.pause()
 
 
