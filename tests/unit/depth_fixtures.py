@@ -5,10 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from engines.optimize.context import MeasureOptions
 
 FAST = MeasureOptions(iterations=20, budget_s=0.2, warmup=2, throughput_batch=8)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models train fastest on one thread, and the 2-core test box is shared. Autouse in every test
+    module that imports it (``from tests.unit.depth_fixtures import one_torch_thread  # noqa: F401``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def quadrant_data(n: int = 160, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from engines.cost.report import CostOptions, project_costs
 from engines.cost.served import ServedFigure, record_served
 from engines.measure.figures import resolve_target
@@ -91,3 +93,17 @@ def test_wiring_prices_and_stores_the_sessions_server_run(tmp_path):
     assert Workspace(ws.root).get(v.id).metrics["served"]["off"]["rps"] == 400.0      # found later by `workbench cost`/deploy
     assert served_for(target, comparison).rps == 400.0 and not served_for(target, comparison).batching
     assert served_for(target, dict(comparison, model=str(tmp_path / "other.onnx"))) is None
+
+
+def test_the_batching_comparison_stores_what_the_server_reached_in_the_variant(tmp_path):
+    """The Batching area's on/off run of a variant is kept in it, so `workbench cost` prices it later."""
+    from workbench.wiring.batching import compare
+
+    ws, v = variant(tmp_path)
+    target = resolve_target(v.id, workspace=ws.root)
+    done = compare(str(target.path), target=target, levels=[1, 2], requests_per_level=12,
+                   duration_s_per_level=5.0, max_batch=2, max_delay_ms=1.0)
+    served = Workspace(ws.root).get(v.id).metrics["served"]
+    assert set(served) == {"on", "off"}
+    best_off = max(r["throughput_rps"] for r in done.result["off"])
+    assert served["off"]["rps"] == pytest.approx(best_off) and served["on"]["batching"] is True

@@ -13,15 +13,8 @@ from engines.errors import Cancelled, DataError, WorkbenchError
 from engines.optimize.finetune import CHECKPOINT_NAME, finetune
 from engines.optimize.prune import prune_structured
 from engines.tasks import TaskContext
+from tests.unit.depth_fixtures import one_torch_thread  # noqa: E402,F401  (autouse)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train fastest on one thread, and the 2-core test box is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _data(n: int = 240, seed: int = 0):

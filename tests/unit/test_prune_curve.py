@@ -12,16 +12,10 @@ from engines.errors import WorkbenchError
 from engines.optimize.context import open_context
 from engines.optimize.prune_curve import CurvePoint, check_amounts, parse_amounts, pick_amount, prune_curve
 from tests.unit.depth_fixtures import FAST, digits_files
+from tests.unit.depth_fixtures import one_torch_thread  # noqa: E402,F401  (autouse)
 
 pytest.importorskip("torch_pruning")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _p(amount, drop, status="ok"):

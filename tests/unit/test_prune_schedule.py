@@ -13,16 +13,10 @@ from engines.optimize.prune import prune_structured
 from engines.optimize.prune_schedule import check_schedule, epochs_per_step, prune_iterative, prune_regularized
 from engines.optimize.recipes import Recipe
 from tests.unit.depth_fixtures import FAST, digits_files, quadrant_data, quadrant_net
+from tests.unit.depth_fixtures import one_torch_thread  # noqa: E402,F401  (autouse)
 
 pytest.importorskip("torch_pruning")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_recovery_epochs_are_shared_between_the_steps():

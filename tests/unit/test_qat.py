@@ -16,14 +16,8 @@ from engines.optimize.qat import prepare_qat, quantize_aware_train, strip_qat
 from engines.optimize.recipes import Recipe
 from engines.tasks import TaskContext
 from tests.unit.depth_fixtures import FAST, digits_files, quadrant_data, quadrant_net
+from tests.unit.depth_fixtures import one_torch_thread  # noqa: E402,F401  (autouse)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_prepare_folds_batchnorm_fake_quantizes_and_strip_restores_a_plain_float_model():

@@ -13,14 +13,8 @@ from engines.optimize.block_search import ENCODER, RESIDUAL, find_blocks
 from engines.optimize.recipes import Recipe
 from engines.optimize.remove_blocks import count_for, remove_blocks
 from tests.unit.depth_fixtures import FAST
+from tests.unit.depth_fixtures import one_torch_thread  # noqa: E402,F401  (autouse)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class ThreeBlocks(nn.Module):

@@ -13,14 +13,8 @@ from engines.optimize.context import open_context
 from engines.optimize.pipeline import apply_recipe
 from engines.optimize.recipes import Recipe
 from tests.unit.depth_fixtures import FAST, digits_files
+from tests.unit.depth_fixtures import one_torch_thread  # noqa: E402,F401  (autouse)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _zoo_file(tmp_path, arch, config, name):
