@@ -58,6 +58,8 @@ class VariantPicker(Vertical):
             from workbench.formatting import display_path
 
             return f"using the open model file {display_path(target.path)} ({target.format})"
+        if why.endswith("no baseline yet"):   # said once, beside the selector: here, how to get one
+            return "nothing to act on yet: Apply in Optimize (2) exports and times the baseline"
         return why
 
     @property
