@@ -210,7 +210,7 @@ class BatchingScreen(WorkbenchScreen):
             self._start("on vs off", wiring.compare, str(t.path), fmt=t.format, levels=self._levels(),
                         requests_per_level=st["requests"], duration_s_per_level=10.0,
                         max_batch=st["max_batch"], max_delay_ms=st["max_delay_ms"],
-                        sweep=self.session.model_state.sweep, target=t)
+                        sweep=self.session.model_state.sweep, record_in=t)
         self._guard(go)
 
     def action_export_triton(self) -> None:

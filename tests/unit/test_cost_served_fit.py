@@ -101,7 +101,7 @@ def test_the_batching_comparison_stores_what_the_server_reached_in_the_variant(t
 
     ws, v = variant(tmp_path)
     target = resolve_target(v.id, workspace=ws.root)
-    done = compare(str(target.path), target=target, levels=[1, 2], requests_per_level=12,
+    done = compare(str(target.path), record_in=target, levels=[1, 2], requests_per_level=12,
                    duration_s_per_level=5.0, max_batch=2, max_delay_ms=1.0)
     served = Workspace(ws.root).get(v.id).metrics["served"]
     assert set(served) == {"on", "off"}

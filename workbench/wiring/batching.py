@@ -48,10 +48,12 @@ def sweep(model: str, *, task: Any = None, **kw: Any) -> SweepDone:
     return SweepDone(yielding(batch_sweep)(model, task=task, **kw))
 
 
-def compare(model: str, *, task: Any = None, sweep: Any = None, target: Any = None, **kw: Any) -> BatchingCompared:
+def compare(model: str, *, task: Any = None, sweep: Any = None, record_in: Any = None,
+            **kw: Any) -> BatchingCompared:
     """Batching on vs off, with the model's own batch gain (``result["batch_gain"]``) that explains it: taken
     from ``sweep`` when that is a sweep of this model, else measured first (batch 1 and max batch, paired).
-    When ``target`` is a workspace variant, what the server reached is stored in it (``metrics.served``), so
+    When ``record_in`` (a Target) is a workspace variant, what the server reached is stored in it
+    (``metrics.served``), so
     ``workbench cost``/``deploy`` and the Cost area price it without another run."""
     from engines.serving.experiment import compare_batching
     from engines.tasks import ensure_task
@@ -70,11 +72,11 @@ def compare(model: str, *, task: Any = None, sweep: Any = None, target: Any = No
         gain = batch_gain(quick, model, top)
     result = yielding(compare_batching)(model, task=task.sub(share, 1.0), **kw)
     result["batch_gain"] = gain
-    if target is not None and getattr(target, "variant", None) is not None:
+    if record_in is not None and getattr(record_in, "variant", None) is not None:
         from engines.cost.served import record_served
         from workbench.wiring.cost import served_figures
 
-        record_served(target.workspace, target.variant.id, served_figures(target, result))
+        record_served(record_in.workspace, record_in.variant.id, served_figures(record_in, result))
     return BatchingCompared(result)
 
 
