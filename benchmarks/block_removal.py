@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import tempfile
@@ -28,13 +27,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from side_by_side import load_average  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "block_removal.json"
 LAB = ROOT / "sample_models" / "digits32_resnet.pt"
-
-
-def _load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
 
 
 def _row(v, base) -> dict:
@@ -90,7 +88,7 @@ def main() -> int:
     from engines.optimize.recipes import Recipe
 
     torch.set_num_threads(args.threads)
-    load_before = _load()
+    load_before = load_average()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="blocks-") as tmp:
         work = Path(tmp)
@@ -109,7 +107,7 @@ def main() -> int:
             section = run(work / "model" / "resnet18.pt", recipes, args, work)
     section["meta"] = {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
                        "command": "python benchmarks/block_removal.py " + " ".join(sys.argv[1:]),
-                       "load_before": load_before, "load_after": _load(), "threads": args.threads,
+                       "load_before": load_before, "load_after": load_average(), "threads": args.threads,
                        "seconds": round(time.perf_counter() - t0, 1),
                        "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}
     data = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}

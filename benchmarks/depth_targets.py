@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import tempfile
@@ -32,13 +31,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from side_by_side import load_average  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "depth_targets.json"
 MODEL = ROOT / "sample_models" / "digits32_resnet.pt"
-
-
-def _load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
 
 
 def _ctx(work: Path, threads: int, subset: int | None):
@@ -170,14 +168,14 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    load_before = _load()
+    load_before = load_average()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="depth-") as work:
         ctx = _ctx(Path(work), args.threads, args.subset)
         section = {"qat": qat_part, "prune": prune_part, "curve": curve_part}[args.part](ctx, args)
     section["meta"] = {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
                        "command": "python benchmarks/depth_targets.py " + " ".join(sys.argv[1:]),
-                       "load_before": load_before, "load_after": _load(), "threads": args.threads,
+                       "load_before": load_before, "load_after": load_average(), "threads": args.threads,
                        "train_samples": None if ctx.train_y is None else int(len(ctx.train_y)),
                        "held_out_samples": int(len(ctx.x)), "seconds": round(time.perf_counter() - t0, 1),
                        "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}

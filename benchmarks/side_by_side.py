@@ -7,6 +7,7 @@ model timed just before have stopped spinning and do not steal its cores.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -54,3 +55,8 @@ def paired_interval(lat: dict[str, dict], base: str, other: str) -> dict:
 
     return ratio_interval([b / o for b, o in zip(lat[base]["round_medians"],
                                                  lat[other]["round_medians"])]).to_dict()
+
+
+def load_average() -> list[float]:
+    """The 1/5/15-minute load averages, rounded, for the 'load before/after' every benchmark records."""
+    return [round(v, 2) for v in os.getloadavg()]

@@ -9,6 +9,7 @@ same seed gives the same weights.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from typing import Any
 
 import torch
@@ -57,7 +58,7 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-class _ResNet(nn.Module):
+class _ResNet(nn.Module, metaclass=ABCMeta):
     """The ImageNet ResNet frame (stem, four stages, pooled classifier); subclasses make the stages."""
 
     width = 512
@@ -77,8 +78,9 @@ class _ResNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
+    @abstractmethod
     def stages(self) -> list[nn.Sequential]:
-        raise NotImplementedError
+        """The four stages (ResNet18: basic blocks, ResNet50: bottlenecks)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
