@@ -18,6 +18,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 from textual_plotext import PlotextPlot
 
+from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
 from screens.batching_view import draw_comparison, draw_sweep, result_parts, server_text, variant_name
 from screens.widgets.fields import FieldErrors, NumberField
@@ -57,7 +58,7 @@ class BatchingScreen(WorkbenchScreen):
         from workbench.wiring.variants import RUNNABLE, area_target
 
         target = area_target(self.session, RUNNABLE)
-        with VerticalScroll(id="batching"):
+        with AreaScroll(id="batching"):
             yield VariantPicker(RUNNABLE, label="Serving")
             with Horizontal(classes="bt-row"):
                 yield Label("Model", classes="bt-label")

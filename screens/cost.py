@@ -16,11 +16,12 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Select, Static
 from textual_plotext import PlotextPlot
 
 from workbench.wiring.cost import break_even_sentence, gpu_vs_cpu_sentence, spot_finetune_sentence, usd
+from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
 from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
@@ -67,7 +68,7 @@ class CostScreen(WorkbenchScreen):
         catalog = f"Price catalog {cat['as_of']} ({cat['origin']})"
         if cat["error"]:
             catalog += f" — {cat['error']}"
-        with VerticalScroll(id="cost"):
+        with AreaScroll(id="cost"):
             yield VariantPicker(PRICED_FORMATS, label="Pricing")
             yield Static(Text(catalog, style="italic"), id="cost-target")
             yield TrafficInputs(self.session.traffic, prefix="cost")   # shared with Deploy

@@ -14,9 +14,10 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Select, Static
 
+from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
 from screens.confirm_dialog import ConfirmDialog
 from screens.widgets.fields import FieldErrors, NumberField
@@ -85,7 +86,7 @@ class DeployScreen(WorkbenchScreen):
         self._target = area_target(s, DEPLOY_FORMATS)
         state = s.model_state.deploy_form
         form = state.get("form", {})
-        with VerticalScroll(id="deploy"):
+        with AreaScroll(id="deploy"):
             yield VariantPicker(DEPLOY_FORMATS, label="Deploying")
             yield TrafficInputs(s.traffic, prefix="dp")
             with Horizontal(classes="dp-row"):

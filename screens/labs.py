@@ -17,10 +17,11 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
 from screens.widgets.task_panel import TaskPanel
 from workbench.events import TaskDone, VariantsChanged
@@ -115,7 +116,7 @@ class LabsScreen(WorkbenchScreen):
             yield Static(text, id="labs-empty", classes="placeholder")
             return
         view = wiring.view(s, self.lab_number)
-        with VerticalScroll(id="labs"):
+        with AreaScroll(id="labs"):
             yield Static(self._title(view), id="lab-title")
             if view.problem:
                 yield Static(Text.assemble(("⚠ ", "bold"), view.problem, ". Press m to open it."), id="lab-problem")

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any, Callable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
+from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
 from workbench.metrics_service import MetricsUpdated, service_for
 
@@ -102,7 +103,7 @@ class MetricsScreen(WorkbenchScreen):
         cores = len(latest.cpu.per_core_pct) if latest else 0
         gpus = latest.gpus if latest else ()
         self._layout = (cores, len(gpus))
-        with VerticalScroll(id="metrics"):
+        with AreaScroll(id="metrics"):
             yield Static("", id="gpu-status", markup=False)
             yield Static("", id="rate", markup=False)
             yield Static("", id="hint", markup=False)

@@ -15,11 +15,12 @@ from typing import Any
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Button, DataTable, Input, Select, Static, TabbedContent, TabPane
 
 from screens import optimize_form as form_ui
+from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
 from screens.optimize_curve import CURVE_TASK, CurveTab
 from screens.confirm_dialog import ConfirmDialog
@@ -33,6 +34,7 @@ from workbench.wiring import optimize as wiring
 
 TASK = "optimize"
 DEBOUNCE_S = 0.25
+LAZY_TABS = {"tab-latency": "latency", "tab-size": "size", "tab-curve": "curve"}   # tab -> its chart
 NARROW = 100   # terminal columns below which the controls column is narrower and the table compact
 
 
@@ -58,6 +60,7 @@ class OptimizeScreen(CurveTab, WorkbenchScreen):
         super().__init__(*args, **kwargs)
         self._pending: Timer | None = None
         self._result_notes: dict[str, list[str]] = {}   # notes of the last apply/tune, by variant id
+        self._filling: set[str] = set()   # lazily filled tabs already mounted (or mounting)
 
     # -- layout ----------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -66,7 +69,7 @@ class OptimizeScreen(CurveTab, WorkbenchScreen):
             yield Static("No model loaded — press o to open one", classes="placeholder")
             return
         with Horizontal(id="opt"):
-            with VerticalScroll(id="opt-controls"):
+            with AreaScroll(id="opt-controls"):
                 yield from form_ui.compose_controls(info.format)
             with Vertical(id="opt-results"):
                 yield TaskPanel("Ready: choose a recipe and Apply (a)", id="opt-task")
@@ -76,19 +79,17 @@ class OptimizeScreen(CurveTab, WorkbenchScreen):
                         yield VariantsTable(id="variants")
                         yield Static("", id="opt-detail", markup=False)
                         yield Static(TABLE_LEGEND, id="opt-legend", classes="opt-legend", markup=False)
-                    with TabPane("Quality/speed", id="tab-latency"):
-                        yield ParetoChart("latency", id="chart-latency")
-                        yield Static(CHART_LEGEND, classes="opt-legend", markup=False)
-                    with TabPane("Quality/size", id="tab-size"):
-                        yield ParetoChart("size", id="chart-size")
-                        yield Static(CHART_LEGEND, classes="opt-legend", markup=False)
-                    with TabPane("Curve", id="tab-curve"):
-                        yield from self.compose_curve_tab()
+                    # the other tabs are filled the first time they open (ensure_tab): two plotext charts and
+                    # a form on a first visit cost ~0.1 s of layout nobody sees
+                    yield TabPane("Quality/speed", id="tab-latency")
+                    yield TabPane("Quality/size", id="tab-size")
+                    yield TabPane("Curve", id="tab-curve")
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._after_compose)
 
     async def refresh_body(self) -> None:
+        self._filling.clear()   # the tabs are empty again
         await super().refresh_body()
         self.call_after_refresh(self._after_compose)
 
@@ -161,12 +162,33 @@ class OptimizeScreen(CurveTab, WorkbenchScreen):
             self._pending = None
         self.query_one(TaskPanel).cancel()
 
-    def action_show_tab(self, tab: str) -> None:
+    async def action_show_tab(self, tab: str) -> None:
+        await self.ensure_tab(tab)
         self.query_one(TabbedContent).active = tab
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {"apply": self.action_apply, "tune": self.action_tune, "curve-run": self._run_curve_now}
-        if event.button.id in actions:
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id is not None:
+            await self.ensure_tab(event.pane.id)
+
+    async def ensure_tab(self, tab: str) -> None:
+        """Mount a lazily filled tab's widgets (once) and fill them from the session."""
+        pane = self.query_one(f"#{tab}", TabPane)
+        if tab not in LAZY_TABS or pane.children or tab in self._filling:
+            return
+        self._filling.add(tab)
+        if tab == "tab-curve":
+            await pane.mount_all(self.curve_tab_widgets())
+            self.refresh_curve()
+            return
+        await pane.mount_all([ParetoChart(LAZY_TABS[tab], id=f"chart-{LAZY_TABS[tab]}"),
+                              Static(CHART_LEGEND, classes="opt-legend", markup=False)])
+        self.refresh_results()
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        actions = {"apply": self.action_apply, "tune": self.action_tune}
+        if event.button.id == "curve-run":
+            await self._run_curve_now()
+        elif event.button.id in actions:
             actions[event.button.id]()
 
     # -- results -----------------------------------------------------------

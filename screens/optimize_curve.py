@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.widget import Widget
 from textual.widgets import Button, Label, Static, TabbedContent
 
 from screens import optimize_form as form_ui
@@ -28,23 +28,22 @@ class CurveTab:
     curve: Any = None
     curve_matches = False
 
-    def compose_curve_tab(self) -> ComposeResult:
-        with Horizontal(id="curve-form", classes="opt-row"):
-            yield Label("amounts", classes="opt-label")
-            yield form_ui.AmountsField(curve_wiring.DEFAULT_AMOUNTS, id="curve-amounts")
-            yield Label(" %")
-            yield Button("Run curve", id="curve-run", compact=True)
-        yield FieldErrors(id="curve-errors")
-        yield Static("", id="curve-info", markup=False)
-        yield CurveChart(id="chart-curve")
-        yield Static(CURVE_LEGEND, classes="opt-legend", markup=False)
+    def curve_tab_widgets(self) -> list[Widget]:
+        """The tab's widgets, mounted the first time the tab opens (a first visit to Optimize stays fast)."""
+        form = Horizontal(Label("amounts", classes="opt-label"),
+                          form_ui.AmountsField(curve_wiring.DEFAULT_AMOUNTS, id="curve-amounts"),
+                          Label(" %"), Button("Run curve", id="curve-run", compact=True),
+                          id="curve-form", classes="opt-row")
+        return [form, FieldErrors(id="curve-errors"), Static("", id="curve-info", markup=False),
+                CurveChart(id="chart-curve"), Static(CURVE_LEGEND, classes="opt-legend", markup=False)]
 
-    def action_curve(self) -> None:
+    async def action_curve(self) -> None:
         """Show the curve tab; with no stored curve for these settings, run it (a second c re-runs)."""
         if self.session.model_info is None:
             return
         tabs = self.query_one(TabbedContent)
         if tabs.active != "tab-curve" or not self.curve_matches:
+            await self.ensure_tab("tab-curve")
             tabs.active = "tab-curve"
             self.refresh_curve()
             if self.curve_matches:
@@ -56,15 +55,15 @@ class CurveTab:
                                         form_ui.number(self, "curve-amounts", curve_wiring.DEFAULT_AMOUNTS),
                                         None if max_drop is None else float(max_drop))
 
-    def _run_curve_now(self) -> None:
+    async def _run_curve_now(self) -> None:
         self.curve_matches = True   # the button always runs (a re-run reuses the stored points)
         self.query_one(TabbedContent).active = "tab-curve"
-        self.action_curve()
+        await self.action_curve()
 
     def refresh_curve(self) -> None:
         """The stored curve for the form's settings (else the newest, said), or how to make one."""
-        if self.session.model_info is None:
-            return
+        if self.session.model_info is None or not self.query(CurveChart):
+            return   # the tab has not been opened yet: it is filled as it mounts
         self.curve, self.curve_matches = curve_wiring.stored(self.session, self.form())
         self.query_one(CurveChart).set_curve(self.curve if self.curve_matches or self.curve is not None else None)
         self.query_one("#curve-info", Static).update(self._curve_info())

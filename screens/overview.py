@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
+from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
 from workbench.formatting import display_path, format_name, human_bytes, human_count
 
@@ -66,7 +67,7 @@ class OverviewScreen(WorkbenchScreen):
                     else "No model loaded — press o to open one")
             yield Static(text, id="overview-empty", classes="placeholder")
             return
-        with VerticalScroll(id="overview"):
+        with AreaScroll(id="overview"):
             card = Static(summary_table(info), id="summary")
             card.border_title = info.name
             yield card

@@ -229,8 +229,11 @@ async def test_curve_without_labels_runs_with_progress_and_shows_speed_only(unla
     app = make_app(model, data=data, workspace=model.parent / "ws")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_optimize(app, pilot)
+        assert not screen.query("#curve-amounts")    # the tab is filled the first time it opens
+        screen.query_one(TabbedContent).active = "tab-curve"
+        await pilot.pause()
         screen.query_one("#curve-amounts").value = "0,50"
-        await pilot.press("c")                       # no stored curve: opens the tab and runs it
+        await pilot.press("c")                       # no stored curve for these settings: runs it
         await pilot.pause()
         panel = screen.query_one(TaskPanel)
         assert screen.query_one(TabbedContent).active == "tab-curve" and panel.task_name == "curve"
