@@ -4,7 +4,8 @@
 records), ``WORKBENCH_DETERMINISTIC`` (tests, snapshots, recordings: fixed
 metrics, no animations or blinking cursors; ``1/true/yes/on`` or
 ``0/false/no/off``), ``WORKBENCH_THEME`` (a Textual theme name) and
-``WORKBENCH_REFRESH_HZ`` (live metrics refresh rate, clamped to 0.2-20).
+``WORKBENCH_REFRESH_HZ`` (live metrics refresh rate, clamped to 0.2-20) and ``WORKBENCH_PREBUILD`` (build
+the area screens not visited yet while the TUI is idle; default on, off under ``WORKBENCH_DETERMINISTIC``).
 
 Every reader calls :func:`settings`; the environment is parsed once per
 distinct set of ``WORKBENCH_*`` values, so every part of the tool agrees on
@@ -32,6 +33,7 @@ def _model() -> Any:
         deterministic: bool = False
         theme: str = "textual-dark"
         refresh_hz: float = 2.0
+        prebuild: bool | None = None   # build unvisited area screens while idle (None: unless deterministic)
 
         @field_validator("home", mode="before")
         @classmethod
@@ -48,6 +50,12 @@ def _model() -> Any:
         def _flag(cls, v: Any) -> Any:
             text = str(v).strip().lower()
             return False if text == "" else text
+
+        @field_validator("prebuild", mode="before")
+        @classmethod
+        def _optional_flag(cls, v: Any) -> Any:
+            text = "" if v is None else str(v).strip().lower()
+            return None if text == "" else text
 
         @field_validator("refresh_hz", mode="before")
         @classmethod
@@ -75,7 +83,7 @@ def _parse(env: tuple[tuple[str, str], ...]) -> Any:
 
 
 def settings() -> Any:
-    """The current settings (home, deterministic, theme, refresh_hz)."""
+    """The current settings (home, deterministic, theme, refresh_hz, prebuild)."""
     env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(PREFIX)))
     return _parse(env)
 

@@ -129,11 +129,11 @@ class WorkbenchScreen(Screen):
                 return
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        # one check per refresh, however many fields changed: every field posts Changed as it mounts, and
-        # each check walks the whole screen (~60 ms on a first visit to Optimize, checked 16 times)
+        # one check for a burst of changes: every field posts Changed as it mounts, and each check walks the
+        # whole screen (on a first visit to Optimize it was checked 16 times, ~60 ms in all)
         if isinstance(event.input, NumberField) and not getattr(self, "_check_pending", False):
             self._check_pending = True
-            self.call_after_refresh(self._checked_later)
+            self.call_later(self._checked_later)
 
     def _checked_later(self) -> None:
         self._check_pending = False

@@ -7,6 +7,7 @@ runs it for the CLI. Screens live in ``screens/``; this module only wires them.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -59,6 +60,7 @@ class WorkbenchApp(App):
         if self.config.theme in self.available_themes:
             self.theme = self.config.theme
         self._areas: dict[str, Screen | None] = {}   # area id -> its screen, once created
+        self.last_input = 0.0   # time.monotonic() of the last key or click (workbench/prebuild.py waits for idle)
         self._area_keys: dict[str, str] = {}
         for area in available_areas():
             self._areas[area.id] = None
@@ -73,6 +75,11 @@ class WorkbenchApp(App):
         if not isinstance(node, App) and node not in self._registry:
             return
         super().update_styles(node, animate)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown)):
+            self.last_input = time.monotonic()
+        await super().on_event(event)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         # deterministic mode (tests, snapshots, recordings): no blinking cursors anywhere
@@ -200,6 +207,10 @@ class WorkbenchApp(App):
         if pending:
             importlib.import_module(pending[0])
             self.set_timer(0.05, self._preimport_areas)
+        else:
+            from workbench import prebuild
+
+            prebuild.start(self)   # then build the areas not visited yet, while the user is idle
 
     def show_error(self, text: str, title: str = "Error") -> None:
         from screens.error_dialog import ErrorDialog

@@ -1,6 +1,6 @@
 """The TUI's view of the user settings (:mod:`engines.settings`, read with pydantic-settings).
 
-``WORKBENCH_THEME``, ``WORKBENCH_REFRESH_HZ``, ``WORKBENCH_DETERMINISTIC`` and
+``WORKBENCH_THEME``, ``WORKBENCH_REFRESH_HZ``, ``WORKBENCH_DETERMINISTIC``, ``WORKBENCH_PREBUILD`` and
 ``WORKBENCH_HOME``; see :mod:`engines.settings` for what each means.
 """
 
@@ -15,6 +15,7 @@ class Config:
     theme: str = "textual-dark"
     refresh_hz: float = 2.0
     deterministic: bool = False
+    prebuild: bool = False   # build unvisited area screens while idle (workbench/prebuild.py)
 
     @property
     def home(self) -> Path:
@@ -31,4 +32,6 @@ class Config:
         from engines.settings import settings
 
         s = settings()
-        return cls(theme=s.theme, refresh_hz=s.refresh_hz, deterministic=bool(s.deterministic))
+        deterministic = bool(s.deterministic)
+        prebuild = (not deterministic) if s.prebuild is None else bool(s.prebuild)
+        return cls(theme=s.theme, refresh_hz=s.refresh_hz, deterministic=deterministic, prebuild=prebuild)
