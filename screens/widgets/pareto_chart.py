@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 AXES = {"latency": "p50 latency (ms)", "size": "size on disk (KiB)"}
@@ -31,6 +32,7 @@ class ParetoChart(PlotextPlot):
         self.axis = axis
         self.quality = "accuracy"
         self.points: list[dict[str, Any]] = []
+        self._drawn_at: tuple[int, int] | None = None   # the size in cells the names were placed for
 
     def set_points(self, points: list[dict[str, Any]], quality: str, axis: str | None = None) -> None:
         self.points = list(points)
@@ -46,7 +48,14 @@ class ParetoChart(PlotextPlot):
     def on_resize(self) -> None:
         self._draw()   # label places depend on the plot's size in cells
 
-    def _draw(self) -> None:
+    def render(self) -> RenderResult:
+        # a chart mounted into a tab as it opens gets its size without a Resize: place the names again
+        if self.points and self._drawn_at != tuple(self.size):
+            self._draw(refresh=False)
+        return super().render()
+
+    def _draw(self, refresh: bool = True) -> None:
+        self._drawn_at = tuple(self.size)
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -57,7 +66,8 @@ class ParetoChart(PlotextPlot):
             plt.text("no measured variants yet: Apply a recipe", 0.5, 0.5, alignment="center")
             plt.xlim(0, 1)
             plt.ylim(0, 1)
-            self.refresh()
+            if refresh:
+                self.refresh()
             return
         front = sorted((p for p in self.points if p["front"]), key=lambda p: p["x"])
         if len(front) > 1:
@@ -79,7 +89,8 @@ class ParetoChart(PlotextPlot):
         for p, (x, align) in self._labels(box):
             plt.text(p.get("short") or p["name"], x, p["y"], alignment=align,
                      color="cyan" if p["baseline"] else "green" if p["front"] else "orange")
-        self.refresh()
+        if refresh:
+            self.refresh()
 
     def _labels(self, box: tuple[float, float, float, float]) -> list[tuple[dict[str, Any], tuple[float, str]]]:
         """Where each point's name goes: a cell right of its mark, else left of it, else nowhere (it would

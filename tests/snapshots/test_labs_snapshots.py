@@ -11,23 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from engines.measure.cpu_features import parse_cpuinfo
 from workbench.app import make_app
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_models" / "digits_cnn.onnx"
 FIXTURE_WS = Path(__file__).parent / "fixtures" / "optimize_ws"
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
-PINNED_CPU = parse_cpuinfo("processor : 0\nmodel name : Example Xeon\nflags : avx2 fma avx512f avx512_vnni\n"
-                           "processor : 1\nmodel name : Example Xeon\nflags : avx2 fma avx512f avx512_vnni\n",
-                           arch="x86_64")
-
-
-@pytest.fixture(autouse=True)
-def pinned_cpu(monkeypatch):
-    monkeypatch.setattr("engines.measure.cpu_features.cpu_features", lambda: PINNED_CPU)
-
-
 @pytest.fixture
 def workspace(tmp_path) -> Path:
     dst = tmp_path / "ws"

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from engines.measure.cpu_features import parse_cpuinfo
 from engines.optimize.curve_store import curve_settings, save_curve
 from engines.optimize.prune_curve import CurvePoint, PruneCurve
 from tests.optimize_fixture import paired_workspace
@@ -20,16 +19,6 @@ from workbench.app import make_app
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_models" / "digits_cnn.onnx"
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
-PINNED_CPU = parse_cpuinfo("processor : 0\nmodel name : Example Xeon\nflags : avx2 fma avx512f avx512_vnni\n"
-                           "processor : 1\nmodel name : Example Xeon\nflags : avx2 fma avx512f avx512_vnni\n",
-                           arch="x86_64")
-
-
-@pytest.fixture(autouse=True)
-def pinned_cpu(monkeypatch):
-    monkeypatch.setattr("engines.measure.cpu_features.cpu_features", lambda: PINNED_CPU)
-
-
 # (amount, accuracy, speedup, interval, MACs): a fixed curve, one-shot with no recovery (the form's default)
 CURVE = [(0.0, 0.9911, 1.0, (1.0, 1.0), 338_000), (0.3, 0.9822, 1.12, (1.05, 1.19), 169_000),
          (0.5, 0.9733, 1.31, (1.22, 1.40), 92_544), (0.7, 0.9422, 1.52, (1.41, 1.63), 29_100),
