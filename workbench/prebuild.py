@@ -3,12 +3,13 @@
 Composing and styling an area's 80-140 widgets is most of a first visit (0.2-0.5 s on a 2-core CPU); laying
 out and painting a built screen is 0.05-0.2 s. Once the model is open and the app has had no key or click
 for :data:`IDLE_S`, one area is built per tick, in navigation order, off screen: the screen is registered
-(composed, mounted, styled) exactly as Textual does when it first switches to a mode, but not shown. A key
+(composed, mounted, styled) exactly as Textual does when it first switches to a mode, and laid out at the
+terminal's size, but not shown. A key
 pressed while one is being built waits for that one build at most, which is no worse than a first visit.
 
 Off when ``WORKBENCH_PREBUILD=0`` and, unless ``WORKBENCH_PREBUILD=1``, under ``WORKBENCH_DETERMINISTIC``
 (tests and snapshots see a screen built when it is visited, as before). This leans on Textual's mode
-internals (``_screen_stacks``, ``_get_screen``, ``_load_screen_css``): if a Textual release changes them, the
+internals (``_screen_stacks``, ``_get_screen``, ``_load_screen_css``, ``_refresh_layout``): if a Textual release changes them, the
 build is skipped with a log line and areas are built on their first visit as before.
 """
 
@@ -69,4 +70,17 @@ def build(app: "WorkbenchApp", area: str) -> bool:
         app._areas[area] = None
         app.log.warning(f"prebuild of {area} skipped: {exc!r}")
         return False
+    app.call_later(lay_out, app, registered, await_mount)
     return True
+
+
+async def lay_out(app: "WorkbenchApp", screen, mounted) -> None:
+    """Once its widgets are mounted, lay the screen out at the terminal's size, still off screen: widgets
+    that arrange themselves by width (the variants table's columns) do it now, not on the visit."""
+    await mounted
+    if screen.is_current or not screen.is_attached:
+        return
+    try:
+        screen._refresh_layout(app.size)   # a screen that is not current is laid out, not painted
+    except AttributeError as exc:
+        app.log.warning(f"prebuild layout of {screen!r} skipped: {exc!r}")
