@@ -38,6 +38,7 @@ async def test_idle_builds_every_area_off_screen_and_the_key_shows_that_screen(t
         assert app.current_mode == "overview"                      # nothing was shown while building
         built = {area: screen for area, screen in app._areas.items()}
         assert all(screen is not None for screen in built.values())
+        assert built["optimize"].query_one("#variants").size.width > 0   # laid out off screen, before the key
         await pilot.press("2")
         await pilot.pause()
         await pilot.pause()
