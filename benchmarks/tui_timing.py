@@ -1,7 +1,8 @@
 """TUI timing with ``App.run_test``: first and second visit to each area, and quit (idle and during a task).
 
-Two figures per visit, from the area key: *painted*, when the first frame of the area is composed and handed
-to the terminal driver (what the user sees; hooked at ``App._display``), and *settled*, when the pilot finds
+Two figures per visit, from the area key: *painted*, when the first whole frame of the area (a full update,
+not a partial one) is composed and handed to the terminal driver (what the user sees; hooked at
+``App._display``), and *settled*, when the pilot finds
 the app idle (``pilot.pause()``, which adds its own waits; work handed to workers keeps running after it).
 Two ways to arrive: **at once**, the first key pressed the moment the model has opened (nothing built
 ahead), and **after idle**, the user on the first screen until the idle-time build of the unvisited areas
@@ -44,9 +45,9 @@ async def one_run(busy: bool, idle: bool = False) -> dict:
     frames: list[tuple[float, str]] = []
     display = app._display
 
-    def record(screen, renderable):   # the frame Textual hands to the driver (headless: writes nothing)
+    def record(screen, renderable):   # the frames Textual hands to the driver (headless: writes nothing)
         display(screen, renderable)
-        if renderable is not None:
+        if type(renderable).__name__ == "LayoutUpdate":   # a whole frame, not a partial update
             frames.append((time.perf_counter(), getattr(screen, "AREA", "")))
 
     app._display = record

@@ -82,5 +82,6 @@ async def lay_out(app: "WorkbenchApp", screen, mounted) -> None:
         return
     try:
         screen._refresh_layout(app.size)   # a screen that is not current is laid out, not painted
+        screen._compositor.render_update(full=True, screen_stack=[screen])   # fills each widget's line cache
     except AttributeError as exc:
         app.log.warning(f"prebuild layout of {screen!r} skipped: {exc!r}")
