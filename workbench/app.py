@@ -196,6 +196,9 @@ class WorkbenchApp(App):
 
         gc.freeze()
         self.set_timer(0.2, self._preimport_areas)
+        from workbench import prebuild
+
+        prebuild.start(self)   # and build the areas not visited yet, while the user is idle
 
     def _preimport_areas(self) -> None:
         """Import each area's module (and plotext) while the user reads the first screen, one per tick:
@@ -207,10 +210,6 @@ class WorkbenchApp(App):
         if pending:
             importlib.import_module(pending[0])
             self.set_timer(0.05, self._preimport_areas)
-        else:
-            from workbench import prebuild
-
-            prebuild.start(self)   # then build the areas not visited yet, while the user is idle
 
     def show_error(self, text: str, title: str = "Error") -> None:
         from screens.error_dialog import ErrorDialog

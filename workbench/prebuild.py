@@ -23,7 +23,7 @@ from textual.screen import ModalScreen
 if TYPE_CHECKING:
     from workbench.app import WorkbenchApp
 
-IDLE_S = 0.8    # no key or click for this long before a build
+IDLE_S = 0.5    # no key or click for this long before a build
 TICK_S = 0.3    # between builds, and between checks while the user is busy
 
 
