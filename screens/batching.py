@@ -3,7 +3,9 @@
 Every button runs an engine function in a thread worker (``TaskPanel``), so
 keys stay answered while a sweep runs. The server keeps running when you leave
 the screen (it lives in ``session.server``) until you stop it or quit. Sweeps and
-comparisons belong to the open model (``session.model_state``).
+comparisons belong to the open model (``session.model_state``). The form is in
+:mod:`screens.batching_form`, the server controls in :mod:`screens.batching_server`, the drawing of
+results in :mod:`screens.batching_view`.
 """
 
 from __future__ import annotations
@@ -15,29 +17,27 @@ from rich.console import Group
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Static
 from textual_plotext import PlotextPlot
 
+from screens import batching_form as form_ui
 from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
-from screens.batching_view import draw_comparison, draw_sweep, result_parts, server_text, variant_name
-from screens.widgets.fields import FieldErrors, NumberField
+from screens.batching_server import ServerControls
+from screens.batching_view import draw_comparison, draw_sweep, result_parts, variant_name
+from screens.widgets.fields import NumberField
 from screens.widgets.levels_field import LevelsField
 from screens.widgets.task_panel import TaskPanel
 from screens.widgets.variant_picker import VariantPicker
 from workbench.events import TaskDone, VariantSelected, VariantsChanged
-from workbench.formatting import REPO_ROOT, display_path
+from workbench.formatting import display_path
 from workbench.wiring import batching as wiring
 from workbench.wiring.results import BatchingCompared, ServerStarted, ServerStopped, SweepDone, TritonExported
 
-# (label, id, default, whole number, minimum); "levels" is a comma-separated list
-NUMBERS = (("max batch", "bt-max-batch", "32", True, 1), ("delay ms", "bt-delay", "5", False, 0),
-           ("p99 ms", "bt-budget", "50", False, 0.1), ("levels", "bt-levels", "1,8,32", True, 1),
-           ("reqs", "bt-requests", "300", True, 1))
 BASELINE_TASK = "baseline"
 
 
-class BatchingScreen(WorkbenchScreen):
+class BatchingScreen(ServerControls, WorkbenchScreen):
     AREA = "batching"
     CSS_PATH = "batching.tcss"
 
@@ -60,26 +60,7 @@ class BatchingScreen(WorkbenchScreen):
         target = area_target(self.session, RUNNABLE)
         with AreaScroll(id="batching"):
             yield VariantPicker(RUNNABLE, label="Serving")
-            with Horizontal(classes="bt-row"):
-                yield Label("Model", classes="bt-label")
-                yield Input(display_path(target.path) if target else "", placeholder="an .onnx or .tflite file",
-                            id="bt-model", compact=True)
-            with Horizontal(classes="bt-row"):
-                for label, ident, value, integer, low in NUMBERS:
-                    yield Label(label, classes="bt-label")
-                    if ident == "bt-levels":
-                        yield LevelsField(value, name=label, id=ident, classes="bt-num")
-                    else:
-                        yield NumberField(value, name=label, integer=integer, minimum=low, id=ident,
-                                          classes="bt-num")
-            with Horizontal(classes="bt-row", id="bt-buttons"):
-                yield Button("Start", id="bt-start", compact=True, variant="primary", tooltip="start the server (s)")
-                yield Button("Stop", id="bt-stop", compact=True, tooltip="stop the server gracefully (s)")
-                yield Button("Sweep", id="bt-sweep", compact=True, tooltip="batch sweep and recommendation (w)")
-                yield Button("On vs off", id="bt-compare", compact=True,
-                             tooltip="load the server with batching on, then off (c)")
-                yield Button("Triton", id="bt-triton", compact=True, tooltip="export a Triton model repository (t)")
-            yield FieldErrors(id="bt-errors")   # under the buttons: showing it moves no button
+            yield from form_ui.compose_form(target)
             yield Static(self._server_text(), id="bt-server", markup=False)
             yield TaskPanel("Idle: start the server, or run a sweep", id="bt-task")
             with Horizontal(id="bt-results"):
@@ -90,10 +71,6 @@ class BatchingScreen(WorkbenchScreen):
     def on_mount(self) -> None:
         self._redraw()
         self.set_interval(1.0, self._tick_server)   # live counters while the server runs
-
-    def _tick_server(self) -> None:
-        if self.server is not None and self.app.screen is self and self.query("#bt-server"):
-            self.query_one("#bt-server", Static).update(self._server_text())
 
     def on_variant_selected(self, message: VariantSelected) -> None:
         """The current variant changed (here or in another area): serve and sweep that one."""
@@ -116,15 +93,7 @@ class BatchingScreen(WorkbenchScreen):
 
     # -- inputs --------------------------------------------------------------
     def _placeholder(self, target: Any) -> str:
-        if target is not None:
-            return "Results appear here: batch sweep (w) and batching on vs off (c)."
-        info = self.session.model_info
-        if info is not None and self.session.model_path is not None:
-            from workbench.wiring.model import format_label
-
-            return (f"{Path(self.session.model_path).name} is {format_label(info.format)}: serving takes its exported "
-                    "baseline (ONNX or TFLite), not built yet. Press b to export and benchmark it (or type an .onnx/.tflite path).")
-        return "No model open: press o to open one, or type the path of an .onnx or .tflite file above."
+        return form_ui.placeholder(self.session, target)
 
     def _value(self, ident: str) -> Any:
         return self.query_one(f"#{ident}", NumberField).number()
@@ -133,19 +102,7 @@ class BatchingScreen(WorkbenchScreen):
         return self.query_one("#bt-levels", LevelsField).levels()
 
     def _target(self) -> Any:
-        raw = self.query_one("#bt-model", Input).value.strip()
-        if not raw:
-            if self.session.model_path is not None:
-                raise ValueError(f"{Path(self.session.model_path).name} has no baseline to serve yet: press b to "
-                                 "build it, or type the path of an .onnx or .tflite file")
-            raise ValueError("no model: type the path of an .onnx or .tflite file")
-        path = Path(raw).expanduser()
-        if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
-            path = REPO_ROOT / path              # shown relative to the repository
-        target = wiring.target_from_path(path)
-        if target is None:
-            raise ValueError(f"{raw} is not an .onnx or .tflite file")
-        return target
+        return form_ui.read_target(self.query_one("#bt-model", Input).value, self.session)
 
     def _settings(self) -> dict[str, Any]:
         return {"max_batch": self._value("bt-max-batch"), "max_delay_ms": self._value("bt-delay"),
@@ -171,33 +128,6 @@ class BatchingScreen(WorkbenchScreen):
             self.notify(str(exc), severity="error")
 
     # -- actions ---------------------------------------------------------------
-    @property
-    def server(self) -> Any:
-        entry = self.session.server
-        return entry if entry is not None and entry.running else None
-
-    def action_toggle_server(self) -> None:
-        if self.server is not None:
-            self.action_stop_server()
-        else:
-            self.action_start_server()
-
-    def action_start_server(self) -> None:
-        def go() -> None:
-            if self.server is not None:
-                self.notify(f"already serving at {self.server.url}")
-                return
-            t, st = self._target(), self._settings()
-            self._start("start server", wiring.start_server, str(t.path), t.format,
-                        max_batch=st["max_batch"], max_delay_ms=st["max_delay_ms"], model_name=t.name)
-        self._guard(go)
-
-    def action_stop_server(self) -> None:
-        if self.server is None:
-            self.notify("the server is not running")
-            return
-        self._start("stop server", wiring.stop_server, self.server)
-
     def action_sweep(self) -> None:
         def go() -> None:
             t, st = self._target(), self._settings()
@@ -308,9 +238,6 @@ class BatchingScreen(WorkbenchScreen):
             return
         if sweep.points:
             self.session.model_state.batching_recommendation = wiring.recommend(sweep, budget)
-
-    def _server_text(self) -> str:
-        return server_text(self.server)
 
     def show_comparison(self, result: dict[str, Any]) -> None:
         """Draw a comparison (also used by tests with fixed figures)."""

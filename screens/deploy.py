@@ -5,7 +5,7 @@ the monthly estimate; Local (l) serves the exact package on 127.0.0.1 under
 the container contract and invokes it; Deploy (d) asks for confirmation, then
 runs the plan with progress (rolled back entirely on any failure); Teardown
 (t) removes the endpoint and what was created with it. Credentials come from
-boto3's default chain and are never shown.
+boto3's default chain and are never shown. The form is in :mod:`screens.deploy_form`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Select, Static
 
+from screens import deploy_form as form_ui
 from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
 from screens.confirm_dialog import ConfirmDialog
-from screens.widgets.fields import FieldErrors, NumberField
-from screens.widgets.traffic_inputs import FIELDS as TRAFFIC_FIELDS, TrafficInputs
+from screens.widgets.traffic_inputs import TrafficInputs
 from screens.widgets.task_panel import TaskPanel
 from screens.widgets.cold_start_view import ColdStartView
 from screens.widgets.monitor_view import MonitorView
@@ -30,46 +29,6 @@ from workbench.events import TaskDone, VariantSelected, VariantsChanged
 
 PLAN, LOCAL, DEPLOY, TEARDOWN, MONITOR = "plan", "local check", "deploy", "teardown", "monitor"
 DEPLOY_FORMATS = ("onnx",)   # the SageMaker package serves ONNX
-MEMORY = [(f"{m} MB", str(m)) for m in (1024, 2048, 3072, 4096, 5120, 6144)]
-# (field, label, default, css width class)
-ROWS = [
-    [("region", "region", "us-east-1", "w16"), ("name", "name", "", "w1fr")],
-    [("max_concurrency", "serverless: max concurrency", "5", "w5"), ("provisioned", "provisioned", "", "w5")],
-    [("instance_type", "real-time: instance", "ml.c5.xlarge", "w16"), ("initial_count", "count", "1", "w5")],
-    [("min_capacity", "autoscaling: min", "1", "w5"), ("max_capacity", "max", "4", "w5"),
-     ("target_invocations", "target inv/min", "", "w8"), ("target_safety", "margin", "0.7", "w5")],
-    [("role_arn", "role ARN", "", "w1fr")],
-    [("bucket", "S3 bucket", "", "w24"), ("endpoint_url", "endpoint URL", "", "w1fr")],
-]
-
-# number fields: (minimum, maximum, optional, integer, the mode they belong to, placeholder); a field of the
-# other mode is not checked. An empty target means "derived from the measured throughput x the margin".
-NUMERIC = {"max_concurrency": (1, None, False, True, "serverless", ""),
-           "provisioned": (0, None, True, True, "serverless", ""),
-           "initial_count": (1, None, False, True, "realtime", ""),
-           "min_capacity": (1, None, False, True, "realtime", ""),
-           "max_capacity": (1, None, False, True, "realtime", ""),
-           "target_invocations": (1, None, True, False, "realtime", "auto"),
-           "target_safety": (0.01, 1, False, False, "realtime", "")}
-
-
-class DeployFieldErrors(FieldErrors):
-    """The number fields' own problems, then the ones between fields: autoscaling min <= count <= max."""
-
-    def show(self, fields: Any) -> list[str]:
-        fields = list(fields)
-        problems = [p for f in fields if not f.disabled and (p := f.problem())]
-        by_id = {f.id: f for f in fields}
-        low, high, count = (by_id.get(f"dp-{k}") for k in ("min_capacity", "max_capacity", "initial_count"))
-        if low is not None and high is not None and not low.disabled and not (low.problem() or high.problem()):
-            lo, hi = int(low.value), int(high.value)
-            if lo > hi:
-                problems.append(f"autoscaling min {lo} is above max {hi}")
-            elif count is not None and not count.problem() and not lo <= int(count.value) <= hi:
-                problems.append(f"count {count.value} is outside autoscaling min-max {lo}-{hi}")
-        self.update(" · ".join(f"✗ {p}" for p in problems))
-        self.set_class(not problems, "-empty")
-        return problems
 
 
 class DeployScreen(WorkbenchScreen):
@@ -89,31 +48,7 @@ class DeployScreen(WorkbenchScreen):
         with AreaScroll(id="deploy"):
             yield VariantPicker(DEPLOY_FORMATS, label="Deploying")
             yield TrafficInputs(s.traffic, prefix="dp")
-            with Horizontal(classes="dp-row"):
-                yield Label("mode", classes="dp-label")
-                yield Select([("serverless", "serverless"), ("real-time", "realtime")], allow_blank=False,
-                             value=form.get("mode", "serverless"), id="dp-mode", compact=True)
-                yield Label("memory", classes="dp-label")
-                yield Select(MEMORY, value=form.get("memory_mb", "2048"), allow_blank=False, id="dp-memory_mb",
-                             compact=True)
-            for row in ROWS:
-                with Horizontal(classes="dp-row"):
-                    for key, label, default, width in row:
-                        yield Label(label, classes="dp-label")
-                        if key in NUMERIC:
-                            low, high, optional, integer, _, hint = NUMERIC[key]
-                            yield NumberField(form.get(key, default), name=label.split(": ")[-1], minimum=low,
-                                              maximum=high, optional=optional, integer=integer, id=f"dp-{key}",
-                                              classes=width, placeholder=hint)
-                        else:
-                            yield Input(form.get(key, default), id=f"dp-{key}", compact=True, classes=width,
-                                        placeholder="auto" if key == "name" else "")
-            with Horizontal(classes="dp-row", id="dp-buttons"):
-                yield Button("Plan", id="dp-plan-btn", compact=True, variant="primary", tooltip="dry run (p)")
-                yield Button("Local check", id="dp-local-btn", compact=True, tooltip="serve the package here (l)")
-                yield Button("Deploy", id="dp-deploy-btn", compact=True, variant="warning", tooltip="deploy (d)")
-                yield Button("Teardown", id="dp-teardown-btn", compact=True, variant="error", tooltip="remove (t)")
-            yield DeployFieldErrors(id="dp-errors")   # under the buttons: showing it moves no button
+            yield from form_ui.compose_form(form)
             yield TaskPanel("Idle: plan first (p)", id="dp-task")
             plan = Static(state.get("plan_text", "No plan yet: press p for the dry run (nothing is created)."),
                           id="dp-plan", markup=False)
@@ -131,15 +66,7 @@ class DeployScreen(WorkbenchScreen):
 
     # -- form ----------------------------------------------------------------------
     def form(self) -> dict[str, str]:
-        out = {"mode": str(self.query_one("#dp-mode", Select).value),
-               "memory_mb": str(self.query_one("#dp-memory_mb", Select).value)}
-        for row in ROWS:
-            for key, *_ in row:
-                out[key] = self.query_one(f"#dp-{key}", Input).value
-        for ident, attr, _ in TRAFFIC_FIELDS:
-            out[attr] = self.query_one(f"#dp-{ident}", Input).value
-        out["content_type"] = str(self.query_one("#dp-payload", Select).value)
-        return out
+        return form_ui.read_form(self)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -170,10 +97,7 @@ class DeployScreen(WorkbenchScreen):
         """Only the chosen mode's fields are editable and checked."""
         if not self.query("#dp-mode"):
             return
-        mode = str(self.query_one("#dp-mode", Select).value)
-        for key, (*_, belongs, _hint) in NUMERIC.items():
-            self.query_one(f"#dp-{key}", NumberField).disabled = belongs != mode
-        self.query_one("#dp-memory_mb", Select).disabled = mode != "serverless"
+        form_ui.enable_mode_fields(self)
         self.check_fields()
 
     async def refresh_body(self) -> None:
@@ -350,7 +274,6 @@ class DeployScreen(WorkbenchScreen):
         self.state.pop("prepared", None)
         self.state.pop("plan_text", None)
         await self.refresh_body()
-
 
 
 def deployed_lines(r: Any, prepared: Any = None) -> list[str]:

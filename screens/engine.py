@@ -5,7 +5,8 @@ Build (b). The build runs in a thread worker through the :class:`TaskPanel`
 (cancel with x, Escape or the panel's button); its progress lines stream into
 the log, and the result card shows the measured build time, file size,
 fusions or layers, latency against the source and fidelity. What this machine
-cannot do (TensorRT, CUDA) is said up front, with how to install it.
+cannot do (TensorRT, CUDA) is said up front, with how to install it. The form is in
+:mod:`screens.engine_form`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Checkbox, Label, RichLog, Select, Static
+from textual.widgets import Button, Checkbox, RichLog, Select, Static
 
+from screens import engine_form as form_ui
 from screens.base import WorkbenchScreen
-from screens.widgets.fields import FieldErrors, NumberField
+from screens.widgets.fields import NumberField
 from screens.widgets.task_panel import TaskPanel
 from screens.widgets.variant_picker import VariantPicker
 from workbench.wiring.variants import BUILD_SOURCES
@@ -30,7 +32,6 @@ from workbench.wiring import engine as wiring
 from workbench.wiring.results import BackendReport, EngineBuilt
 
 BUILD_TASK = "engine build"
-FRONTENDS = [("ONNX export", "onnx"), ("PyTorch model", "pytorch")]
 STATUS_TASK = "engine backends"
 
 
@@ -92,35 +93,7 @@ class EngineScreen(WorkbenchScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="engine"):
-            yield VariantPicker(BUILD_SOURCES, label="Source")
-            with Horizontal(classes="en-row"):
-                yield Label("Backend", classes="en-label")
-                yield Select(wiring.backend_choices(), value="ort", allow_blank=False, compact=True, id="en-backend")
-            with Horizontal(classes="en-row"):
-                yield Label("Precision", classes="en-label")
-                yield Select(wiring.precision_choices(), value="fp32", allow_blank=False, compact=True, id="en-precision")
-                yield Label("Device", classes="en-label")
-                yield Select(wiring.device_choices(), value="cpu", allow_blank=False, compact=True, id="en-device")
-                yield Label("Batch min/opt/max", classes="en-label")
-                for ident, value, name in (("en-min", "1", "min batch"), ("en-opt", "8", "opt batch"),
-                                           ("en-max", "32", "max batch")):
-                    yield NumberField(value, name=name, minimum=1, id=ident, classes="en-num")
-            with Horizontal(classes="en-row", id="en-options"):
-                with Horizontal(id="en-trt", classes="en-group"):   # TensorRT only
-                    yield Label("TRT workspace MB", classes="en-label")
-                    yield NumberField("1024", name="TRT workspace MB", minimum=16, id="en-wsmb", classes="en-num")
-                    yield Checkbox("2:4 sparse", id="en-sparse", compact=True)
-                with Horizontal(id="en-ov", classes="en-group"):    # OpenVINO only
-                    yield Label("Frontend", classes="en-label")
-                    yield Select(FRONTENDS, value="onnx", allow_blank=False, compact=True, id="en-frontend",
-                                 tooltip="convert the ONNX export, or the PyTorch model itself (convert_model)")
-                    yield Checkbox("accuracy control", id="en-acc", compact=True,
-                                   tooltip="INT8 with NNCF accuracy control: layers costing over 1 point stay "
-                                           "float (needs labels)")
-                yield Label("Timeout s", classes="en-label")
-                yield NumberField("900", name="timeout", minimum=1, id="en-timeout", classes="en-num")
-                yield Button("Build", id="en-build", variant="primary", compact=True, tooltip="build the engine (b)")
-            yield FieldErrors(id="en-errors")
+            yield from form_ui.compose_form()
             yield Static(self._avail_text()[1], id="en-avail", markup=False)
             yield TaskPanel("Idle: choose a backend and press b to build", id="en-task")
             with Horizontal(id="en-results"):
