@@ -84,6 +84,14 @@ def cpu_features() -> CpuFeatures:
     return parse_cpuinfo(text)
 
 
+def saturating_u8s8(cpu: CpuFeatures | None = None) -> bool:
+    """True where ONNX Runtime's U8 x S8 kernels can saturate: x86 without VNNI/AMX multiplies pairs of 8-bit
+    products into 16 bits (VPMADDUBSW). Quantizing weights to 7 bits (``reduce_range``) keeps the sums in range,
+    as ONNX Runtime's quantization guide recommends for such machines."""
+    cpu = cpu or cpu_features()
+    return cpu.is_x86 and not cpu.int8_dot
+
+
 def int8_outlook(cpu: CpuFeatures | None = None) -> str:
     """One line on what INT8 can be expected to do on this CPU, before measuring."""
     cpu = cpu or cpu_features()
@@ -94,7 +102,8 @@ def int8_outlook(cpu: CpuFeatures | None = None) -> str:
     if cpu.has("asimddp"):
         return "ARM dot-product present: static INT8 should be faster than FP32"
     if cpu.has("avx2"):
-        return "AVX2 without VNNI: INT8 gains are small (16-bit multiply-add path)"
+        return ("AVX2 without VNNI: INT8 gains are small (16-bit multiply-add path; weights are quantized to "
+                "7 bits so its sums cannot saturate)")
     return "no 8-bit dot-product instructions found: INT8 may be slower than FP32"
 
 

@@ -230,15 +230,24 @@ def quantize_fp16(src: Path, dst: Path) -> dict[str, Any]:
     return {"mode": "fp16", "keep_io_types": True}
 
 
+def _reduce_range(activation_type: str, weight_type: str) -> bool:
+    """7-bit weights for U8 activations x S8 weights on a CPU whose kernels for them saturate (no VNNI/AMX)."""
+    from engines.measure.cpu_features import saturating_u8s8
+
+    return activation_type == "u8" and weight_type == "s8" and saturating_u8s8()
+
+
 def quantize_int8_dynamic(src: Path, dst: Path, *, per_channel: bool, weight_type: str) -> dict[str, Any]:
     from onnxruntime.quantization import quantize_dynamic
 
     pre = dst.with_name(dst.stem + ".pre.onnx")
-    info: dict[str, Any] = {"mode": "int8-dynamic", "per_channel": per_channel, "weight_type": weight_type}
+    reduce = _reduce_range("u8", weight_type)   # dynamic quantization's activations are U8
+    info: dict[str, Any] = {"mode": "int8-dynamic", "per_channel": per_channel, "weight_type": weight_type,
+                            "reduce_range": reduce}
     try:
         info.update(preprocess(src, pre))
         quantize_dynamic(str(pre), str(dst), per_channel=per_channel, weight_type=_quant_type(weight_type),
-                         use_external_data_format=_large(src))
+                         reduce_range=reduce, use_external_data_format=_large(src))
     finally:
         for p in (pre, Path(str(pre) + ".data")):
             p.unlink(missing_ok=True)
@@ -253,9 +262,11 @@ def quantize_int8_static(src: Path, dst: Path, x: np.ndarray, *, fmt: str = "qdq
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
 
     task = ensure_task(task)
+    reduce = _reduce_range(activation_type, weight_type)
     info: dict[str, Any] = {"mode": "int8-static", "format": fmt, "per_channel": per_channel,
                             "activation_type": activation_type, "weight_type": weight_type,
-                            "calibration": calibration, "calib_samples": int(min(samples, len(x)))}
+                            "calibration": calibration, "calib_samples": int(min(samples, len(x))),
+                            "reduce_range": reduce}
     model_in = src
     pre = dst.with_name(dst.stem + ".pre.onnx")
     if preprocess_first:
@@ -277,7 +288,7 @@ def quantize_int8_static(src: Path, dst: Path, x: np.ndarray, *, fmt: str = "qdq
                         per_channel=per_channel, activation_type=_quant_type(activation_type),
                         weight_type=_quant_type(weight_type),
                         calibrate_method=getattr(CalibrationMethod, _CALIB[calibration]),
-                        use_external_data_format=_large(src), extra_options=extra)
+                        reduce_range=reduce, use_external_data_format=_large(src), extra_options=extra)
     finally:
         for p in (pre, Path(str(pre) + ".data")):
             p.unlink(missing_ok=True)

@@ -42,3 +42,34 @@ def test_explanations_name_the_cause():
 def test_this_machine_is_read():
     cpu = cpu_features()
     assert cpu.cores >= 1 and cpu.arch
+
+
+def test_u8_by_s8_saturates_only_on_x86_without_vnni():
+    from engines.measure.cpu_features import saturating_u8s8
+
+    assert saturating_u8s8(parse_cpuinfo(X86_OLD, "x86_64"))
+    assert not saturating_u8s8(parse_cpuinfo(X86_VNNI, "x86_64"))
+    assert not saturating_u8s8(parse_cpuinfo(ARM, "aarch64"))
+
+
+def test_weights_are_quantized_to_7_bits_where_the_kernels_saturate(tmp_path, monkeypatch):
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from engines.optimize.quantize_ort import quantize_int8_static
+    from tests.unit.optimize_helpers import digits_x, tiny_cnn_onnx
+
+    src = tiny_cnn_onnx(tmp_path / "tiny.onnx")
+    x = digits_x(32)
+    widest = {}
+    for name, text in (("old", X86_OLD), ("vnni", X86_VNNI)):
+        cpu = parse_cpuinfo(text, "x86_64")
+        monkeypatch.setattr("engines.measure.cpu_features.cpu_features", lambda cpu=cpu: cpu)
+        dst = tmp_path / f"{name}.onnx"
+        info = quantize_int8_static(src, dst, x, samples=16)
+        assert info["reduce_range"] is (name == "old")
+        weights = [numpy_helper.to_array(t) for t in onnx.load(str(dst)).graph.initializer
+                   if t.data_type == onnx.TensorProto.INT8 and t.dims and np.prod(t.dims) > 8]
+        widest[name] = max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
+    assert widest["old"] <= 64 < widest["vnni"]    # 7-bit weights only where U8 x S8 would saturate
