@@ -231,10 +231,11 @@ def quantize_fp16(src: Path, dst: Path) -> dict[str, Any]:
 
 
 def _reduce_range(activation_type: str, weight_type: str) -> bool:
-    """7-bit weights for U8 activations x S8 weights on a CPU whose kernels for them saturate (no VNNI/AMX)."""
+    """7-bit weights for S8 weights on a CPU whose 8-bit kernels saturate (x86 without VNNI/AMX; ONNX Runtime
+    runs S8 activations there as U8 shifted by 128, through the same kernel)."""
     from engines.measure.cpu_features import saturating_u8s8
 
-    return activation_type == "u8" and weight_type == "s8" and saturating_u8s8()
+    return activation_type in ("u8", "s8") and weight_type == "s8" and saturating_u8s8()
 
 
 def quantize_int8_dynamic(src: Path, dst: Path, *, per_channel: bool, weight_type: str) -> dict[str, Any]:
