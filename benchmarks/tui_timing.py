@@ -5,7 +5,8 @@ not a partial one) is composed and handed to the terminal driver (what the user 
 ``App._display``), and *settled*, when the pilot finds
 the app idle (``pilot.pause()``, which adds its own waits; work handed to workers keeps running after it).
 Two ways to arrive: **at once**, the first key pressed the moment the model has opened (nothing built
-ahead), and **after idle**, the user on the first screen until the idle-time build of the unvisited areas
+ahead: the idle-time build is off for these runs, so it cannot run between their visits either), and
+**after idle**, the user on the first screen until the idle-time build of the unvisited areas
 (``workbench/prebuild.py``) is done (its duration recorded). The model is the bundled sample
 (``digits_cnn.pt``); the app is started afresh for each run, so every first visit is a real first one.
 Quit is timed from ``q`` (and, during a task, the confirm ``y``) to the app having exited.
@@ -41,6 +42,9 @@ async def one_run(busy: bool, idle: bool = False) -> dict:
     from workbench.nav import available_areas
     from workbench.tasks import run_task
 
+    # at once: nothing built ahead (the idle-time build off, as if the key came before it could run); after
+    # idle: the build on, and the visits start when it is done
+    os.environ["WORKBENCH_PREBUILD"] = "1" if idle else "0"
     app = make_app()
     frames: list[tuple[float, str]] = []
     display = app._display
@@ -103,6 +107,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     os.environ.setdefault("WORKBENCH_DETERMINISTIC", "0")
+    from engines.measure.cpu_features import cpu_features
+
     load_before = [round(x, 2) for x in os.getloadavg()]
     runs, idle = [], []
     for _ in range(args.runs):   # the two ways to arrive alternate, so load changes hit both alike
@@ -116,7 +122,7 @@ def main() -> int:
         "command": "python benchmarks/tui_timing.py " + " ".join(sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load_avg_before": load_before, "load_avg": [round(x, 2) for x in os.getloadavg()],
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_features().model,
         "cpu_count": os.cpu_count(), "python": platform.python_version(), "runs": args.runs,
         "at_once": {"first_painted_s": per_area(runs, "first_painted_s"),
                     "first_settled_s": per_area(runs, "first_visit_s")},
