@@ -21,8 +21,8 @@ from textual.widgets import Button, Input, Static
 from textual_plotext import PlotextPlot
 
 from screens import batching_form as form_ui
-from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
+from screens.widgets.area_scroll import AreaScroll
 from screens.batching_server import ServerControls
 from screens.batching_view import draw_comparison, draw_sweep, result_parts, variant_name
 from screens.widgets.fields import NumberField

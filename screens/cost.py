@@ -21,8 +21,8 @@ from textual.widgets import Button, Input, Label, Select, Static
 from textual_plotext import PlotextPlot
 
 from workbench.wiring.cost import break_even_sentence, gpu_vs_cpu_sentence, spot_finetune_sentence, usd
-from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
+from screens.widgets.area_scroll import AreaScroll
 from screens.widgets.fields import FieldErrors, NumberField
 from screens.widgets.task_panel import TaskPanel
 from screens.widgets.traffic_inputs import TrafficInputs

@@ -17,8 +17,8 @@ from textual.binding import Binding
 from textual.widgets import Button, Select, Static
 
 from screens import deploy_form as form_ui
-from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
+from screens.widgets.area_scroll import AreaScroll
 from screens.confirm_dialog import ConfirmDialog
 from screens.widgets.traffic_inputs import TrafficInputs
 from screens.widgets.task_panel import TaskPanel

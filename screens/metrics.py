@@ -17,8 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
-from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
+from screens.widgets.area_scroll import AreaScroll
 from workbench.metrics_service import MetricsUpdated, service_for
 
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ from textual.timer import Timer
 from textual.widgets import Button, DataTable, Input, Select, Static, TabbedContent, TabPane
 
 from screens import optimize_form as form_ui
-from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
+from screens.widgets.area_scroll import AreaScroll
 from screens.optimize_curve import CURVE_TASK, CurveTab
 from screens.confirm_dialog import ConfirmDialog
 from screens.widgets.pareto_chart import LEGEND as CHART_LEGEND

@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
-from screens.widgets.area_scroll import AreaScroll
 from screens.base import WorkbenchScreen
+from screens.widgets.area_scroll import AreaScroll
 from workbench.formatting import display_path, format_name, human_bytes, human_count
 
 if TYPE_CHECKING:
