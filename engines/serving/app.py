@@ -97,7 +97,8 @@ def _declared_length(request: Any, limit: int) -> int | None:
     return declared
 
 
-async def _read_body(request: Any, limit: int, timeout_s: float) -> bytes:
+async def _read_body(request: Any, limit: int, timeout_s: float) -> bytearray:
+    """The whole body, joined once into a writable buffer (an NPY body is then used in place)."""
     chunks: list[bytes] = []
     size = 0
 
@@ -117,7 +118,7 @@ async def _read_body(request: Any, limit: int, timeout_s: float) -> bytes:
         raise RequestError(408, f"the request body did not arrive within {timeout_s:g} s") from None
     except ClientDisconnect:
         raise RequestError(400, "the client disconnected before sending the whole body") from None
-    return b"".join(chunks)
+    return bytearray().join(chunks)
 
 
 async def _feeds(state: "ServingState", request: Any) -> dict:
