@@ -10,9 +10,10 @@ picks the model's best batch. Then R rounds, the order alternating from round to
 
 Per round the ratio served req/s / offline items/s (one image per request); the median and a bootstrap 95 %
 interval over rounds. A round in which other processes (neither this one nor the server) kept more than
-``--max-other`` cores busy on either side is discarded and run again (bounded), and reported. Also per round: mean batch the server ran, p50/p99, and the CPU seconds each side used
-(this process = the load generator, the server process from /proc) per request, which is where the cores
-go. Target (issue 13): the ratio >= 0.95.
+``--max-other`` cores busy on either side is discarded and run again (bounded), and reported; so is a
+disturbed point of the sweep. Also per round: mean batch the server ran, p50/p99, and the CPU seconds each
+side used (this process = the load generator; the server process and each of its threads from /proc) per
+request, which is where the cores go. Target (issue 13): the ratio >= 0.95.
 
 Run: flock /tmp/cpu.lock .venv/bin/python benchmarks/batching_ceiling.py [--rounds 7] [--served-s 10]
 JSON to benchmarks/results/batching_ceiling.json (temp file, then rename).
@@ -218,13 +219,20 @@ def main() -> int:
         sweep = {}
         sweep_probe = Others(proc.pid)
         for b in [int(x) for x in args.batches.split(",")]:
-            sweep_probe.start()
-            sweep[b] = offline(runner, sample, b, 3.0)
-            sweep[b]["other_cores"] = sweep_probe.stop()
+            for attempt in range(1, 4):         # a disturbed point is measured again (3 tries, the quietest kept)
+                time.sleep(args.settle_s)
+                sweep_probe.start()
+                point = offline(runner, sample, b, 3.0)
+                point.update(other_cores=sweep_probe.stop(), attempt=attempt)
+                if b not in sweep or point["other_cores"] < sweep[b]["other_cores"]:
+                    sweep[b] = point
+                if point["other_cores"] <= args.max_other:
+                    break
             print(f"  offline batch {b}: {sweep[b]['ips']:.1f} items/s (other processes' cores "
                   f"{sweep[b]['other_cores']})", flush=True)
         best = max(sweep, key=lambda b: sweep[b]["ips"])
-        out["offline_sweep"] = {str(b): {"ips": round(v["ips"], 2), "other_cores": v["other_cores"]}
+        out["offline_sweep"] = {str(b): {"ips": round(v["ips"], 2), "other_cores": v["other_cores"],
+                                         "attempt": v["attempt"]}
                                 for b, v in sweep.items()}
         out["best_batch"] = best
         rounds, discarded = [], []
@@ -266,7 +274,8 @@ def main() -> int:
     ci = ratio_interval(ratios).to_dict()
     med = lambda key, side: round(float(np.median([r[side][key] for r in rounds])), 3)  # noqa: E731
     out.update({"rounds": rounds, "discarded_rounds": discarded, "max_other_cores": args.max_other,
-                "ratio_all_attempts": ratio_interval([r["ratio"] for r in rounds + discarded]).to_dict(), "ratio": ci, "ratio_min": round(min(ratios), 4), "ratio_max": round(max(ratios), 4),
+                "ratio_all_attempts": ratio_interval([r["ratio"] for r in rounds + discarded]).to_dict(),
+                "ratio": ci, "ratio_min": round(min(ratios), 4), "ratio_max": round(max(ratios), 4),
                 "median": {"offline_ips": med("ips", "offline"), "served_rps": med("rps", "served"),
                            "mean_batch": med("mean_batch", "served"), "p50_ms": med("p50_ms", "served"),
                            "p99_ms": med("p99_ms", "served"),
