@@ -220,12 +220,23 @@ def create_app(runner: Any, *, max_batch: int = 32, max_delay_ms: float = 5.0, m
         state.offload.close()
 
     app = Starlette(routes=[Route("/ping", ping, methods=["GET"]),
-                           Route("/invocations", invocations, methods=["POST"]),
+                           Route("/invocations", _AsgiEndpoint(invocations), methods=["POST"]),
                            Route("/stats", stats, methods=["GET"]),
                            Route("/metadata", metadata, methods=["GET"])],
                     lifespan=lifespan)
     app.state.serving = state
     return _FastInvocations(app, invocations)
+
+
+class _AsgiEndpoint:
+    """Makes Starlette's Route treat a bare ASGI function as an ASGI app (a plain function it would call with a
+    Request)."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await self.handler(scope, receive, send)
 
 
 class _FastInvocations:

@@ -71,3 +71,25 @@ def test_dtypes_cast_and_nan_still_refused():
     with pytest.raises(RequestError) as exc:
         decode(bytearray(npy(bad)), NPY, SPEC)
     assert exc.value.status == 422 and "NaN" in exc.value.message
+
+
+def test_fast_invocations_path_answers_as_the_starlette_route():
+    """POST /invocations skips Starlette's routing; the route behind it must give the same answers."""
+    from starlette.testclient import TestClient
+
+    from engines.serving.app import create_app
+    from tests.perf_fixtures import SlowRunner
+
+    app = create_app(SlowRunner(delay_s=0.0, features=4), max_batch=4, max_delay_ms=0)
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    with TestClient(app) as fast, TestClient(app.app) as routed:    # app.app: the Starlette app alone
+        for c in (fast, routed):
+            r = c.post("/invocations", content=npy(x), headers={"content-type": NPY})
+            assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+            assert int(r.headers["content-length"]) == len(r.content)
+            assert r.json() == {"predictions": [[6.0], [22.0]]}
+            bad = c.post("/invocations", content=b"{", headers={"content-type": "application/json"})
+            assert bad.status_code == 400 and "malformed JSON" in bad.json()["error"]
+            assert c.post("/invocations", content=b"x", headers={"content-type": "text/csv"}).status_code == 415
+            assert c.get("/invocations").status_code == 405
+            assert c.get("/ping").status_code == 200
