@@ -84,8 +84,8 @@ def _error(status: int, message: str) -> Any:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _declared_length(request: Any, limit: int) -> int | None:
-    length = request.headers.get("content-length")
+def _declared_length(headers: dict[bytes, str], limit: int) -> int | None:
+    length = headers.get(b"content-length")
     if length is None:
         return None
     try:
@@ -97,40 +97,54 @@ def _declared_length(request: Any, limit: int) -> int | None:
     return declared
 
 
-async def _read_body(request: Any, limit: int, timeout_s: float) -> bytes:
+async def _read_body(receive: Any, limit: int, timeout_s: float) -> bytearray:
+    """The whole body from the ASGI ``receive``, joined once into a writable buffer (an NPY body is then used
+    in place)."""
     chunks: list[bytes] = []
     size = 0
 
     async def read() -> None:
         nonlocal size
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestError(413, f"payload is over the {limit} byte limit")
-            chunks.append(chunk)
-
-    from starlette.requests import ClientDisconnect
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestError(400, "the client disconnected before sending the whole body")
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise RequestError(413, f"payload is over the {limit} byte limit")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return
 
     try:
         await asyncio.wait_for(read(), timeout_s)
     except asyncio.TimeoutError:
         raise RequestError(408, f"the request body did not arrive within {timeout_s:g} s") from None
-    except ClientDisconnect:
-        raise RequestError(400, "the client disconnected before sending the whole body") from None
-    return b"".join(chunks)
+    return bytearray().join(chunks)
 
 
-async def _feeds(state: "ServingState", request: Any) -> dict:
-    ctype = request.headers.get("content-type")
+def _headers(scope: dict) -> dict[bytes, str]:
+    """The request's headers by lower-case name (the first of repeated ones, as Starlette's ``get``)."""
+    out: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name not in out:
+            out[name] = value.decode("latin-1")
+    return out
+
+
+async def _feeds(state: "ServingState", headers: dict[bytes, str], receive: Any) -> dict:
+    ctype = headers.get(b"content-type")
     kind = media_type(ctype)
     if kind and kind not in ACCEPTED_TYPES:   # say so before reading a body we cannot use
         raise RequestError(415, f"content type {kind} is not supported: use {JSON} or {NPY}")
-    declared = _declared_length(request, state.payload_limit)
+    declared = _declared_length(headers, state.payload_limit)
     if kind != JSON or (declared is not None and declared <= INLINE_LIMIT):
-        body = await _read_body(request, state.payload_limit, state.body_timeout_s)
+        body = await _read_body(receive, state.payload_limit, state.body_timeout_s)
         return decode(body, ctype, state.inputs)
     async with state.large:                  # bounded: the others wait with their bodies unread
-        body = await _read_body(request, state.payload_limit, state.body_timeout_s)
+        body = await _read_body(receive, state.payload_limit, state.body_timeout_s)
         if len(body) <= INLINE_LIMIT:
             return decode(body, ctype, state.inputs)
         return await state.offload.run("decode", body, ctype, state.inputs)
@@ -148,7 +162,7 @@ def create_app(runner: Any, *, max_batch: int = 32, max_delay_ms: float = 5.0, m
                model_name: str = "model", large_slots: int = 4) -> Any:
     """A Starlette app serving ``runner`` (anything with ``inputs``, ``outputs`` and ``run(feeds)``)."""
     from starlette.applications import Starlette
-    from starlette.responses import JSONResponse, Response
+    from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     state = ServingState(runner, max_batch=max_batch, max_delay_ms=max_delay_ms, batching=batching,
@@ -160,28 +174,34 @@ def create_app(runner: Any, *, max_batch: int = 32, max_delay_ms: float = 5.0, m
             return _error(503, "shutting down")
         return JSONResponse({"status": "ok", "model": state.model_name})
 
-    async def invocations(request: Any) -> Any:
+    async def invocations(scope: dict, receive: Any, send: Any) -> None:
+        """POST /invocations as a bare ASGI app: the hot path skips Starlette's request and routing layers."""
         arrived = time.perf_counter()
         state.batcher.trimmer.touch()   # bodies that never reach the model (malformed, too large) count too
+        headers = _headers(scope)
         try:
-            feeds = await _feeds(state, request)
+            feeds = await _feeds(state, headers, receive)
             future = state.batcher.submit(feeds)
             del feeds
             outputs = await asyncio.wrap_future(future)
-            payload, ctype = await _answer(state, outputs, request.headers.get("accept"))
+            payload, ctype = await _answer(state, outputs, headers.get(b"accept"))
         except RequestError as exc:
-            return _error(exc.status, exc.message)
+            return await _error(exc.status, exc.message)(scope, receive, send)
         except TooManyRows as exc:
-            return _error(413, str(exc))
+            return await _error(413, str(exc))(scope, receive, send)
         except QueueFull as exc:
-            return _error(429, str(exc))
+            return await _error(429, str(exc))(scope, receive, send)
         except ShuttingDown as exc:
-            return _error(503, str(exc))
+            return await _error(503, str(exc))(scope, receive, send)
         except Exception as exc:  # the model failed on valid-looking input: say so, stay up
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            return _error(500, f"inference failed: {first}")
+            return await _error(500, f"inference failed: {first}")(scope, receive, send)
         state.latency.add((time.perf_counter() - arrived) * 1000.0)
-        return Response(payload, media_type=ctype)
+        # the headers Starlette's Response(payload, media_type=ctype) sends, in its order
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(payload)).encode("latin-1")),
+                                (b"content-type", ctype.encode("latin-1"))]})
+        await send({"type": "http.response.body", "body": payload})
 
     async def stats(request: Any) -> Any:
         return JSONResponse({"model": state.model_name, "uptime_s": round(time.time() - state.started, 1),
@@ -200,12 +220,42 @@ def create_app(runner: Any, *, max_batch: int = 32, max_delay_ms: float = 5.0, m
         state.offload.close()
 
     app = Starlette(routes=[Route("/ping", ping, methods=["GET"]),
-                           Route("/invocations", invocations, methods=["POST"]),
+                           Route("/invocations", _AsgiEndpoint(invocations), methods=["POST"]),
                            Route("/stats", stats, methods=["GET"]),
                            Route("/metadata", metadata, methods=["GET"])],
                     lifespan=lifespan)
     app.state.serving = state
-    return app
+    return _FastInvocations(app, invocations)
+
+
+class _AsgiEndpoint:
+    """Makes Starlette's Route treat a bare ASGI function as an ASGI app (a plain function it would call with a
+    Request)."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await self.handler(scope, receive, send)
+
+
+class _FastInvocations:
+    """The Starlette app, with ``POST /invocations`` (the request every client sends) handed straight to its
+    ASGI handler; everything else (other paths and methods, lifespan) goes through Starlette as before."""
+
+    def __init__(self, app: Any, invocations: Any) -> None:
+        self.app, self.invocations, self.state = app, invocations, app.state
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/invocations" and scope["method"] == "POST":
+            await self.invocations(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def __getattr__(self, name: str) -> Any:   # routes, middleware, url_path_for, ... of the Starlette app
+        if name == "app":
+            raise AttributeError(name)
+        return getattr(self.app, name)
 
 
 def start_server(runner: Any, host: str = "127.0.0.1", port: int = 0, *, server_kw: dict | None = None,

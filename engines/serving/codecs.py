@@ -87,6 +87,9 @@ def _decode_npy(body: bytes, inputs: Sequence[TensorSpec]) -> dict[str, Any]:
     if len(inputs) != 1:
         raise RequestError(422, "NPY carries one array but this model has several inputs: send JSON "
                                 "{\"inputs\": {name: array, ...}}")
+    arr = _npy_view(body)
+    if arr is not None:
+        return {inputs[0].name: arr}
     try:
         arr = np.load(io.BytesIO(body), allow_pickle=False)
     except ValueError as exc:
@@ -97,6 +100,33 @@ def _decode_npy(body: bytes, inputs: Sequence[TensorSpec]) -> dict[str, Any]:
     if not isinstance(arr, np.ndarray):
         raise RequestError(400, "NPY body must hold one array (NPZ archives are not accepted)")
     return {inputs[0].name: arr}
+
+
+def _npy_view(body: bytes | bytearray) -> np.ndarray | None:
+    """A plain NPY body (C order, no objects, nothing after the data) as an array over the body's own bytes:
+    no copy when the body is writable (a bytearray), one otherwise. None for anything else, which then goes
+    through ``np.load`` (and its error messages)."""
+    from numpy.lib import format as npy_format
+
+    if not body.startswith(b"\x93NUMPY") or len(body) < 10:
+        return None
+    stream = io.BytesIO(body)
+    try:
+        version = npy_format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = npy_format.read_array_header_1_0(stream)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = npy_format.read_array_header_2_0(stream)
+        else:
+            return None
+    except Exception:  # noqa: BLE001 - malformed: np.load says what is wrong
+        return None
+    count = int(np.prod(shape, dtype=np.int64))
+    offset = stream.tell()
+    if fortran or dtype.hasobject or dtype.itemsize == 0 or len(body) - offset != count * dtype.itemsize:
+        return None
+    arr = np.frombuffer(body, dtype=dtype, count=count, offset=offset).reshape(shape)
+    return arr if arr.flags.writeable else arr.copy()
 
 
 def _as_array(value: Any, spec: TensorSpec) -> np.ndarray:

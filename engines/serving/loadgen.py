@@ -126,6 +126,52 @@ def _send(client: Any, url: str, body: bytes, headers: dict[str, str]) -> str | 
     return None if resp.status_code == 200 else str(resp.status_code)
 
 
+def _prepared(urls: list[str], body: bytes, content_type: str) -> list[tuple[str, int, bytes]] | None:
+    """Each target's whole request, built once; None when a URL is not plain http (then httpx sends)."""
+    from engines.serving import wire
+
+    try:
+        return [wire.request_bytes(u, body, content_type) for u in urls]
+    except ValueError:
+        return None
+
+
+def _lean_sender(prepared: list[tuple[str, int, bytes]], timeout_s: float) -> Any:
+    """``send(k)`` -> None or the error name, over keep-alive connections of :mod:`engines.serving.wire`;
+    ``send(None)`` closes them."""
+    from engines.serving import wire
+
+    conns = [wire.Connection(host, port, timeout_s) for host, port, _ in prepared]
+
+    def send(k: int | None) -> str | None:
+        if k is None:
+            for c in conns:
+                c.close()
+            return None
+        try:
+            status, _ = conns[k].send(prepared[k][2])
+        except Exception as exc:  # timeouts, resets: counted, never raised
+            return type(exc).__name__
+        return None if status == 200 else str(status)
+
+    return send
+
+
+def _httpx_sender(urls: list[str], body: bytes, content_type: str, timeout_s: float) -> Any:
+    import httpx
+
+    client = httpx.Client(timeout=timeout_s, verify=not urls[0].startswith("http://"))
+    headers = {"content-type": content_type}
+
+    def send(k: int | None) -> str | None:
+        if k is None:
+            client.close()
+            return None
+        return _send(client, urls[k], body, headers)
+
+    return send
+
+
 def _result(mode: str, level: float, rec: _Recorder, started: float, rows: int, targets: Any = None,
             **extra: Any) -> LoadResult:
     duration = max(time.perf_counter() - started, 1e-9)
@@ -140,24 +186,24 @@ def run_concurrency(url: Any, body: bytes, content_type: str, concurrency: int, 
                     duration_s: float = 10.0, rows_per_request: int = 1, timeout_s: float = 30.0,
                     task: TaskContext | None = None) -> LoadResult:
     """Closed loop: ``concurrency`` clients back to back, until ``requests`` sent or ``duration_s`` passed."""
-    import httpx
-
     if concurrency < 1 or requests < 1 or duration_s <= 0:
         raise WorkbenchError("concurrency and requests must be >= 1 and the duration positive")
     task = ensure_task(task)
     targets, urls = _targets(url)
-    headers = {"content-type": content_type}
     rec = _Recorder(len(urls))
     claim = threading.Lock()
     stop = threading.Event()
-    # one connection per virtual user, made before the clock starts (plain http needs no certificates)
-    clients = [httpx.Client(timeout=timeout_s, verify=not urls[0].startswith("http://"))
+    # a client per virtual user (one keep-alive connection per target), made before the clock starts; plain
+    # http goes through the lean client of engines.serving.wire (the load generator shares the CPU with the
+    # server it measures), https through httpx
+    prepared = _prepared(urls, body, content_type)
+    senders = [_lean_sender(prepared, timeout_s) if prepared else _httpx_sender(urls, body, content_type, timeout_s)
                for _ in range(concurrency)]
     started = time.perf_counter()
     deadline = started + duration_s
 
-    def worker(client: Any) -> None:
-        with client:
+    def worker(send: Any) -> None:
+        try:
             while not stop.is_set():
                 with claim:
                     if rec.sent >= requests or time.perf_counter() >= deadline or task.cancelled:
@@ -165,11 +211,13 @@ def run_concurrency(url: Any, body: bytes, content_type: str, concurrency: int, 
                     rec.sent += 1
                     k = targets.pick()
                 t0 = time.perf_counter()
-                outcome = _send(client, urls[k], body, headers)
+                outcome = send(k)
                 rec.add((time.perf_counter() - t0) * 1000.0, outcome, k)
+        finally:
+            send(None)
 
     threads = [threading.Thread(target=worker, args=(c,), daemon=True, name=f"loadgen-{i}")
-               for i, c in enumerate(clients)]
+               for i, c in enumerate(senders)]
     for t in threads:
         t.start()
     try:
