@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.side_by_side import load_average  # noqa: E402
+from benchmarks.side_by_side import load_average, stop_server  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "batching_ceiling.json"
 CLK = os.sysconf("SC_CLK_TCK")
@@ -262,11 +261,7 @@ def main() -> int:
                   f"{s['other_cores']}", flush=True)
             (discarded if busy else rounds).append(row)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     if not rounds:
         print(f"no quiet round in {len(discarded)} attempts: nothing to report", flush=True)
         return 1

@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+
+from benchmarks.side_by_side import stop_server  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "perf_targets.json"
 
@@ -127,11 +128,7 @@ def dynamic_batching(model: Path, concurrency: int, requests: int, duration_s: f
             res = run_concurrency(url, body, ctype, concurrency, requests=requests, duration_s=duration_s)
             stats = httpx.get(url + "/stats").json()
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
         runs = stats["runs"] - before["runs"]
         rows = sum(int(k) * v for k, v in stats["batch_sizes"].items()) - sum(
             int(k) * v for k, v in before["batch_sizes"].items())

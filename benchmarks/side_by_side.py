@@ -60,3 +60,15 @@ def paired_interval(lat: dict[str, dict], base: str, other: str) -> dict:
 def load_average() -> list[float]:
     """The 1/5/15-minute load averages, rounded, for the 'load before/after' every benchmark records."""
     return [round(v, 2) for v in os.getloadavg()]
+
+
+def stop_server(proc) -> None:
+    """Stop a ``workbench serve`` subprocess as Ctrl+C does (a graceful drain), killed after 60 s."""
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
