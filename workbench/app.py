@@ -61,6 +61,7 @@ class WorkbenchApp(App):
             self.theme = self.config.theme
         self._areas: dict[str, Screen | None] = {}   # area id -> its screen, once created
         self.last_input = 0.0   # time.monotonic() of the last key or click (workbench/prebuild.py waits for idle)
+        self._prebuilding = False   # an idle-time build chain is scheduled (workbench/prebuild.py)
         self._area_keys: dict[str, str] = {}
         for area in available_areas():
             self._areas[area.id] = None

@@ -34,7 +34,7 @@ def wanted(app: "WorkbenchApp") -> list[str]:
 
 
 def start(app: "WorkbenchApp") -> None:
-    if app.config.prebuild and wanted(app) and not getattr(app, "_prebuilding", False):
+    if app.config.prebuild and wanted(app) and not app._prebuilding:
         app._prebuilding = True
         app.set_timer(TICK_S, lambda: tick(app))
 
